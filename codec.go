@@ -1,0 +1,231 @@
+package latch
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// Codec is latch's [scs.Codec]: a compact binary encoding of session values
+// that decodes without reflection, so loading a session on every request
+// stays cheap. Strings, byte slices, booleans, signed integers, float64
+// and time.Time values are encoded natively. A session holding any other
+// type is encoded whole with [scs.GobCodec], so applications sharing the
+// session manager may store what gob can encode; register such types with
+// gob.Register as scs requires.
+//
+// Decoded byte slices are copies, never views of the stored bytes.
+type Codec struct{}
+
+var _ scs.Codec = Codec{}
+
+// The first byte of an encoded session says which format follows.
+const (
+	codecVersion byte = 0x4c // 'L': the native format below
+	codecGob     byte = 0x47 // 'G': scs.GobCodec
+)
+
+// Value tags of the native format.
+const (
+	tagString byte = iota + 1
+	tagBytes
+	tagTrue
+	tagFalse
+	tagInt64
+	tagInt
+	tagFloat64
+	tagTime
+)
+
+// maxCodecEntries bounds the number of values a stored session may claim
+// to hold, so a corrupt record cannot make Decode allocate without limit.
+const maxCodecEntries = 1 << 16
+
+var errCorruptSession = errors.New("latch: corrupt session data")
+
+// Encode implements [scs.Codec].
+func (Codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
+	size := 1 + binary.MaxVarintLen64 + binary.MaxVarintLen64
+	for k, v := range values {
+		n, ok := encodedSize(v)
+		if !ok {
+			return encodeGob(deadline, values)
+		}
+		size += binary.MaxVarintLen64 + len(k) + n
+	}
+
+	b := make([]byte, 0, size)
+	b = append(b, codecVersion)
+	b = binary.AppendVarint(b, deadline.UnixNano())
+	b = binary.AppendUvarint(b, uint64(len(values)))
+	for k, v := range values {
+		b = appendBytes(b, k)
+		b = appendValue(b, v)
+	}
+	return b, nil
+}
+
+func encodeGob(deadline time.Time, values map[string]any) ([]byte, error) {
+	g, err := scs.GobCodec{}.Encode(deadline, values)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{codecGob}, g...), nil
+}
+
+// encodedSize returns an upper bound of the encoded size of v, and false
+// when the native format cannot hold v.
+func encodedSize(v any) (int, bool) {
+	switch v := v.(type) {
+	case string:
+		return 1 + binary.MaxVarintLen64 + len(v), true
+	case []byte:
+		return 1 + binary.MaxVarintLen64 + len(v), true
+	case bool:
+		return 1, true
+	case int64, int, float64, time.Time:
+		return 1 + binary.MaxVarintLen64, true
+	}
+	return 0, false
+}
+
+func appendBytes[T string | []byte](b []byte, s T) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		b = append(b, tagString)
+		return appendBytes(b, v)
+	case []byte:
+		b = append(b, tagBytes)
+		return appendBytes(b, v)
+	case bool:
+		if v {
+			return append(b, tagTrue)
+		}
+		return append(b, tagFalse)
+	case int64:
+		return binary.AppendVarint(append(b, tagInt64), v)
+	case int:
+		return binary.AppendVarint(append(b, tagInt), int64(v))
+	case float64:
+		return binary.AppendUvarint(append(b, tagFloat64), math.Float64bits(v))
+	case time.Time:
+		return binary.AppendVarint(append(b, tagTime), v.UnixNano())
+	}
+	panic(fmt.Sprintf("latch: codec cannot encode %T", v)) // encodedSize admitted it
+}
+
+// Decode implements [scs.Codec].
+func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
+	if len(b) == 0 {
+		return time.Time{}, nil, errCorruptSession
+	}
+	switch b[0] {
+	case codecGob:
+		return scs.GobCodec{}.Decode(b[1:])
+	case codecVersion:
+	default:
+		return time.Time{}, nil, errCorruptSession
+	}
+
+	r := reader{b: b[1:]}
+	deadline := time.Unix(0, r.varint()).UTC()
+	n := r.uvarint()
+	if r.err != nil || n > maxCodecEntries || n > uint64(len(r.b)) {
+		return time.Time{}, nil, errCorruptSession
+	}
+	values := make(map[string]any, n)
+	for range n {
+		k := string(r.bytes())
+		values[k] = r.value()
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return time.Time{}, nil, errCorruptSession
+	}
+	return deadline, values, nil
+}
+
+// reader decodes the native format. The first error sticks, and every
+// later read returns a zero value.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail() {
+	r.err = errCorruptSession
+	r.b = nil
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// bytes returns the next length-prefixed field without copying it.
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) byte() byte {
+	if len(r.b) == 0 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) value() any {
+	switch r.byte() {
+	case tagString:
+		return string(r.bytes())
+	case tagBytes:
+		return append([]byte(nil), r.bytes()...)
+	case tagTrue:
+		return true
+	case tagFalse:
+		return false
+	case tagInt64:
+		return r.varint()
+	case tagInt:
+		return int(r.varint())
+	case tagFloat64:
+		return math.Float64frombits(r.uvarint())
+	case tagTime:
+		return time.Unix(0, r.varint())
+	}
+	r.fail()
+	return nil
+}

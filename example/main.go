@@ -1,0 +1,123 @@
+// Command example is a small site that shows latch at work: a home page
+// that shows who is signed in, a /dashboard behind RequireAuth, and the
+// sign-in and sign-out routes.
+//
+//	go run ./example
+//
+// Environment variables switch on the real parts:
+//
+//	OIDC_ISSUER         OpenID provider issuer URL, such as https://tenant.logto.app/oidc
+//	OIDC_CLIENT_ID      client ID (Logto: App ID)
+//	OIDC_CLIENT_SECRET  client secret (Logto: App secret)
+//	LATCH_BASE_URL      the site's external URL (default http://localhost:3000)
+//	LATCH_ADDR          listen address (default :3000)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/latchkit/latch"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(logger); err != nil {
+		logger.Error("example: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	settings := settingsFromEnv()
+	auth, err := newAuth(ctx, settings, logger)
+	if err != nil {
+		return err
+	}
+	defer auth.Close()
+
+	srv := &http.Server{
+		Addr:              settings.addr,
+		Handler:           auth.Wrap(routes(auth)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.ListenAndServe() }()
+	logger.Info("example: serving", "addr", settings.addr, "url", settings.baseURL)
+
+	select {
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("example: stopped")
+	return nil
+}
+
+// settings are the example's environment variables.
+type settings struct {
+	issuer, clientID, clientSecret string
+	baseURL, addr                  string
+}
+
+func settingsFromEnv() settings {
+	return settings{
+		issuer:       os.Getenv("OIDC_ISSUER"),
+		clientID:     os.Getenv("OIDC_CLIENT_ID"),
+		clientSecret: os.Getenv("OIDC_CLIENT_SECRET"),
+		baseURL:      envOr("LATCH_BASE_URL", "http://localhost:3000"),
+		addr:         envOr("LATCH_ADDR", ":3000"),
+	}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func newAuth(ctx context.Context, s settings, logger *slog.Logger) (*latch.Auth, error) {
+	if s.issuer == "" {
+		return nil, errors.New("OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (see README.md)")
+	}
+	cfg := latch.Config{
+		Issuer:       s.issuer,
+		ClientID:     s.clientID,
+		ClientSecret: s.clientSecret,
+		BaseURL:      s.baseURL,
+		Logger:       logger,
+		Pages:        templatesOptions(),
+	}
+	if isLocalHTTP(s.issuer) {
+		// A provider on this machine, such as the bundled oidc-provider,
+		// may use plain http; anything else must use https.
+		logger.Warn("example: accepting an http issuer on a loopback address", "issuer", s.issuer)
+		cfg.InsecureAllowHTTPIssuer = true
+	}
+	discover, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	auth, err := latch.New(discover, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("setting up sign-in: %w", err)
+	}
+	return auth, nil
+}

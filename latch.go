@@ -1,0 +1,175 @@
+package latch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/latchkit/latch/templates"
+)
+
+// Auth adds sign-in to a site. Make one with [New] at start-up and share it;
+// it is safe for concurrent use.
+type Auth struct {
+	cfg   Config
+	log   *slog.Logger
+	oidc  *oidcClient
+	pages *templates.Set
+	cop   *http.CrossOriginProtection
+
+	sm         *scs.SessionManager
+	idle       time.Duration // latch's own idle timeout; 0 for a caller's manager
+	touchEvery time.Duration
+
+	// formActions are the origins, besides this site, that a form's
+	// response may redirect to: the provider's end-session endpoint.
+	formActions []string
+	routes      map[string]http.Handler
+
+	refresher refresher
+	inflight  sync.Map // state -> chan struct{}, callbacks in progress
+}
+
+// New checks cfg, discovers the OpenID provider and returns a ready Auth.
+// The context bounds discovery only.
+//
+// New returns an error wrapping [ErrInvalidConfig] for a setting it cannot
+// use, naming the field and the fix, and one wrapping [ErrProvider] when
+// the provider cannot be reached or its discovery document or key set
+// cannot be used.
+func New(ctx context.Context, cfg Config) (*Auth, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pages, err := templates.New(c.Pages)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Pages: %v", ErrInvalidConfig, err)
+	}
+	a := &Auth{cfg: c, log: c.Logger, pages: pages}
+
+	if a.oidc, err = discover(ctx, &a.cfg); err != nil {
+		return nil, err
+	}
+	a.setUpSessions()
+	a.setUpForms()
+	a.routes = map[string]http.Handler{
+		c.Paths.SignIn:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.signIn(w, r, signInOptions{}) }),
+		c.Paths.Callback: http.HandlerFunc(a.callback),
+		c.Paths.SignOut:  a.cop.Handler(http.HandlerFunc(a.signOut)),
+	}
+
+	if !c.isHTTPS() && !isLoopbackURL(c.BaseURL) {
+		a.log.Warn("latch: BaseURL uses http, so session cookies are not Secure: serve the site over https", "base_url", c.BaseURL)
+	}
+	a.log.Info("latch: ready", "issuer", c.Issuer, "base_url", c.BaseURL, "redirect_uri", a.oidc.oauth.RedirectURL)
+	return a, nil
+}
+
+// setUpSessions adopts the caller's session manager or makes latch's own.
+func (a *Auth) setUpSessions() {
+	c := &a.cfg
+	if c.Sessions != nil {
+		a.sm = c.Sessions
+		if !a.sm.Cookie.HttpOnly || (c.isHTTPS() && !a.sm.Cookie.Secure) {
+			a.log.Warn("latch: the session cookie lacks HttpOnly or Secure: set both on Config.Sessions.Cookie")
+		}
+		return
+	}
+
+	sm := scs.New()
+	sm.Lifetime = c.SessionLifetime
+	sm.Codec = Codec{}
+	sm.HashTokenInStore = true
+	store := c.SessionStore
+	if store == nil {
+		store = newMemorySessions(c.MaxSessions, c.Now)
+	}
+	if c.IdleTimeout > 0 {
+		a.idle = c.IdleTimeout
+		a.touchEvery = max(c.IdleTimeout/10, time.Second)
+		store = idleStore{Store: store, idle: c.IdleTimeout, now: c.Now}
+	}
+	sm.Store = store
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Path = "/"
+	if c.isHTTPS() {
+		// The __Host- prefix makes browsers refuse the cookie unless it
+		// is Secure, host-only and for path "/", so a sibling subdomain
+		// cannot plant a session cookie for this site.
+		sm.Cookie.Name = "__Host-latch"
+		sm.Cookie.Secure = true
+	} else {
+		sm.Cookie.Name = "latch_session"
+	}
+	a.sm = sm
+}
+
+// setUpForms prepares the cross-origin protection of latch's forms.
+func (a *Auth) setUpForms() {
+	a.cop = http.NewCrossOriginProtection()
+	// Requests whose Host a proxy rewrote still come from the site's own
+	// origin; BaseURL is a bare origin, so this cannot fail.
+	_ = a.cop.AddTrustedOrigin(a.cfg.BaseURL)
+	a.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.log.WarnContext(r.Context(), "latch: cross-site form post blocked", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		a.fail(w, r, http.StatusForbidden, pageCrossSite)
+	}))
+
+	for _, target := range []string{a.oidc.meta.EndSessionEndpoint, a.cfg.PostSignOutURL} {
+		if origin := originOf(target); origin != "" && origin != a.cfg.BaseURL {
+			a.formActions = append(a.formActions, origin)
+		}
+	}
+}
+
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// Wrap returns a handler that serves latch's routes (Paths.SignIn,
+// Paths.Callback and Paths.SignOut) and passes every other request to next,
+// all inside the session middleware of [Auth.Sessions]. next may be any
+// handler or router; protect its routes with [Auth.RequireAuth].
+func (a *Auth) Wrap(next http.Handler) http.Handler {
+	return a.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := a.routes[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// SessionManager returns the scs session manager that latch uses, so an
+// application can keep its own values in the same session. Keys that start
+// with "latch." belong to latch.
+func (a *Auth) SessionManager() *scs.SessionManager {
+	return a.sm
+}
+
+// Close closes the idle connections that latch holds to the provider. An
+// Auth must not be used after Close. latch starts no goroutine that
+// outlives a request, so an Auth that is simply dropped leaks nothing.
+func (a *Auth) Close() error {
+	if a.oidc != nil {
+		a.oidc.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// ownsSessions reports whether latch made the session manager.
+func (a *Auth) ownsSessions() bool {
+	return a.cfg.Sessions == nil
+}

@@ -1,0 +1,190 @@
+package latch
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+)
+
+const (
+	// refreshMargin is how long before its expiry an access token is
+	// refreshed, so that it does not expire on the way to an API. Tokens
+	// that live less than twice the margin are refreshed at half-life.
+	refreshMargin = 10 * time.Second
+	// refreshResultTTL is how long the outcome of a refresh is reused for
+	// other requests that still carry the old refresh token, because they
+	// loaded the session before the refresh was saved. Providers that
+	// rotate refresh tokens (Logto does) treat a second use of the old one
+	// as theft and revoke the grant, so the old token must not be sent
+	// twice.
+	refreshResultTTL = time.Minute
+	// refreshRetryAfter is how long a session waits after a refresh that
+	// failed for a passing reason (network, provider error) before the
+	// next attempt, so an unreachable provider is not called on every
+	// request.
+	refreshRetryAfter = 30 * time.Second
+	// maxRefreshResults bounds the memory that remembered outcomes take.
+	maxRefreshResults = 10000
+)
+
+// errGrantRevoked means the provider refused the refresh token, or sent
+// tokens that fail verification: the session must end.
+var errGrantRevoked = errors.New("latch: the provider no longer honours this sign-in")
+
+// refresher makes sure each refresh token is sent to the provider once,
+// however many requests need it at the same time.
+type refresher struct {
+	group singleflight.Group
+
+	mu      sync.Mutex
+	results map[string]refreshResult
+}
+
+type refreshResult struct {
+	tokens  *Tokens
+	err     error
+	expires time.Time
+}
+
+func (f *refresher) lookup(key string, now time.Time) (refreshResult, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.results[key]
+	if !ok || now.After(r.expires) {
+		return refreshResult{}, false
+	}
+	return r, true
+}
+
+func (f *refresher) remember(key string, r refreshResult, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.results == nil {
+		f.results = map[string]refreshResult{}
+	}
+	if len(f.results) >= maxRefreshResults {
+		for k, old := range f.results {
+			if now.After(old.expires) {
+				delete(f.results, k)
+			}
+		}
+		if len(f.results) >= maxRefreshResults {
+			clear(f.results)
+		}
+	}
+	f.results[key] = r
+}
+
+// needsRefresh reports whether t should be refreshed now.
+func (a *Auth) needsRefresh(t *Tokens) bool {
+	if t == nil || t.refreshToken == "" || t.Expiry.IsZero() {
+		return false
+	}
+	margin := refreshMargin
+	if life := t.Expiry.Sub(t.obtained); life > 0 && life < 2*margin {
+		margin = life / 2
+	}
+	return !a.cfg.Now().Before(t.Expiry.Add(-margin))
+}
+
+// refreshIfNeeded refreshes the request's tokens when they are about to
+// expire. It returns [ErrNotSignedIn] after ending a session whose grant
+// the provider revoked. A passing failure is logged and the request goes
+// on with the old tokens: the session, not the access token, is what
+// signs the user in.
+func (a *Auth) refreshIfNeeded(r *http.Request, u *User) error {
+	ctx := r.Context()
+	st := stateFrom(ctx)
+	t, err := st.tokens(ctx)
+	if err != nil {
+		a.log.WarnContext(ctx, "latch: unreadable token record", "error", err)
+		return nil
+	}
+	if !a.needsRefresh(t) {
+		return nil
+	}
+
+	nt, err := a.refreshShared(ctx, u, t)
+	switch {
+	case err == nil:
+		a.sm.Put(ctx, keyTokens, nt.marshal())
+		st.mu.Lock()
+		st.t = nt
+		st.mu.Unlock()
+		return nil
+	case errors.Is(err, errGrantRevoked):
+		a.log.InfoContext(ctx, "latch: session ended: the provider rejected the refresh token", "subject", u.Subject, "reason", err.Error())
+		if err := a.sm.Destroy(ctx); err != nil {
+			return err
+		}
+		st.setSignedIn(nil, nil)
+		return ErrNotSignedIn
+	default:
+		a.log.WarnContext(ctx, "latch: token refresh failed; keeping the current tokens", "subject", u.Subject, "error", err.Error())
+		return nil
+	}
+}
+
+// refreshShared refreshes t once for all concurrent callers holding the
+// same refresh token, and lets later callers with the old token reuse the
+// outcome for a while.
+func (a *Auth) refreshShared(ctx context.Context, u *User, t *Tokens) (*Tokens, error) {
+	sum := sha256.Sum256([]byte(t.refreshToken))
+	key := string(sum[:])
+	if r, ok := a.refresher.lookup(key, a.cfg.Now()); ok {
+		return r.tokens, r.err
+	}
+	v, err, _ := a.refresher.group.Do(key, func() (any, error) {
+		if r, ok := a.refresher.lookup(key, a.cfg.Now()); ok {
+			return r.tokens, r.err
+		}
+		// The refresh outlives a cancelled caller, since others may share
+		// it; the HTTP client's timeout bounds it.
+		nt, err := a.refresh(context.WithoutCancel(ctx), u, t)
+		ttl := refreshResultTTL
+		if err != nil && !errors.Is(err, errGrantRevoked) {
+			ttl = refreshRetryAfter
+		}
+		a.refresher.remember(key, refreshResult{tokens: nt, err: err, expires: a.cfg.Now().Add(ttl)}, a.cfg.Now())
+		return nt, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Tokens), nil
+}
+
+// refresh exchanges the refresh token at the provider's token endpoint and
+// verifies any new ID token: OpenID Connect Core 1.0 section 12.2 requires
+// it to name the same issuer and subject as the one from sign-in.
+func (a *Auth) refresh(ctx context.Context, u *User, t *Tokens) (*Tokens, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, a.oidc.client)
+	// An empty access token makes the source go to the provider at once.
+	src := a.oidc.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: t.refreshToken})
+	tok, err := src.Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client") {
+			return nil, fmt.Errorf("%w: %s", errGrantRevoked, safeError(err))
+		}
+		return nil, errors.New(safeError(err))
+	}
+
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID != "" {
+		if _, _, err := a.verifyIDToken(ctx, rawID, idTokenCheck{subject: u.Subject}); err != nil {
+			a.log.WarnContext(ctx, "latch: refreshed ID token rejected", "subject", u.Subject, "error", err.Error())
+			return nil, fmt.Errorf("%w: refreshed id token rejected: %v", errGrantRevoked, err)
+		}
+	} else {
+		rawID = t.IDToken
+	}
+	return a.tokensFrom(tok, rawID, t.Scope), nil
+}

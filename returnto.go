@@ -1,0 +1,104 @@
+package latch
+
+import (
+	"net/url"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// maxReturnToLen bounds a return-to path; longer values fall back to the
+// default rather than bloat the session.
+const maxReturnToLen = 2048
+
+// maxReturnToDecodings is how many rounds of percent-decoding a return-to
+// value is checked through. A value may pass through several decoders (a
+// proxy, a framework, the application) before a browser reads it.
+const maxReturnToDecodings = 3
+
+// SafeReturnTo returns raw when a browser would read it as a path on this
+// site, and fallback otherwise. latch applies it to every return-to value
+// it receives; applications can use it for their own redirects.
+//
+// A safe value is printable ASCII with no backslash, starts with a single
+// "/", and names no scheme, host or user information. Up to three rounds
+// of percent-decoding must not reveal a control character, nor turn it
+// into "//" or "/\" as a browser or a Unicode-normalizing server reads it
+// (tabs and newlines dropped, NFKC applied). So "//host", "/\host",
+// "/%2F%2Fhost", "/%5Chost", "/%09/host", "/%EF%BC%8Fhost" (a full-width
+// slash), "https://host" and "javascript:..." are rejected, while
+// "/a/b?c=d%20e#f" is kept as it is.
+func SafeReturnTo(raw, fallback string) string {
+	if isSafeReturnTo(raw) {
+		return raw
+	}
+	return fallback
+}
+
+func isSafeReturnTo(raw string) bool {
+	if raw == "" || len(raw) > maxReturnToLen || !hasLocalPrefix(raw) {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		// Control characters, space, DEL, backslash and non-ASCII bytes
+		// have no place in a Location header. Browsers also drop tabs and
+		// newlines and turn backslashes into slashes.
+		if c := raw[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+
+	s := raw
+	for range maxReturnToDecodings {
+		decoded, err := url.PathUnescape(s)
+		if err != nil || decoded == s {
+			// Browsers keep an invalid escape as it is, so neither case
+			// can turn into a new prefix.
+			return true
+		}
+		s = decoded
+		if hasControl(s) || !hasLocalPrefix(browserForm(s)) {
+			return false
+		}
+	}
+	// Still changing after the last round: reject rather than guess.
+	decoded, err := url.PathUnescape(s)
+	return err != nil || decoded == s
+}
+
+// hasLocalPrefix reports whether s starts with one "/" that is not
+// followed by another slash or a backslash.
+func hasLocalPrefix(s string) bool {
+	if len(s) == 0 || s[0] != '/' {
+		return false
+	}
+	return len(s) == 1 || (s[1] != '/' && s[1] != '\\')
+}
+
+// hasControl reports whether s has an ASCII control character: a decoder
+// further on could turn an encoded CR LF into a header break.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// browserForm drops the ASCII tabs and newlines that the WHATWG URL parser
+// removes, and applies NFKC, which maps look-alikes such as U+FF0F
+// (full-width solidus) to their ASCII form.
+func browserForm(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, s)
+	return norm.NFKC.String(s)
+}

@@ -1,0 +1,340 @@
+package latch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// countingStore wraps a session store, counting calls and failing on
+// demand.
+type countingStore struct {
+	scs.Store
+	finds, commits, deletes atomic.Int32
+	fail                    atomic.Bool
+}
+
+var errStoreDown = errors.New("store down")
+
+func (c *countingStore) Find(token string) ([]byte, bool, error) {
+	c.finds.Add(1)
+	if c.fail.Load() {
+		return nil, false, errStoreDown
+	}
+	return c.Store.Find(token)
+}
+
+func (c *countingStore) Commit(token string, b []byte, expiry time.Time) error {
+	c.commits.Add(1)
+	if c.fail.Load() {
+		return errStoreDown
+	}
+	return c.Store.Commit(token, b, expiry)
+}
+
+func (c *countingStore) Delete(token string) error {
+	c.deletes.Add(1)
+	if c.fail.Load() {
+		return errStoreDown
+	}
+	return c.Store.Delete(token)
+}
+
+func newCountingSite(t *testing.T, edit func(*Config)) (*site, *countingStore) {
+	t.Helper()
+	store := &countingStore{}
+	s := newSite(t, func(c *Config) {
+		store.Store = newMemorySessions(1000, c.Now)
+		c.SessionStore = store
+		if edit != nil {
+			edit(c)
+		}
+	})
+	return s, store
+}
+
+func TestSessionUnchangedIsNotWritten(t *testing.T) {
+	s, store := newCountingSite(t, nil)
+	b := s.browser()
+	s.signIn(b)
+
+	commits := store.commits.Load()
+	for range 10 {
+		b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK)
+	}
+	if got := store.commits.Load() - commits; got != 0 {
+		t.Errorf("10 unchanged authenticated requests wrote the session %d times, want 0", got)
+	}
+
+	s.clock.Advance(s.auth.touchEvery)
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK)
+	if got := store.commits.Load() - commits; got != 1 {
+		t.Errorf("after a tenth of the idle timeout, writes = %d, want 1 (activity recorded)", got)
+	}
+}
+
+func TestSessionIdleTimeout(t *testing.T) {
+	s := newSite(t, func(c *Config) { c.IdleTimeout = 30 * time.Minute })
+	b := s.browser()
+	s.signIn(b)
+
+	// Activity keeps the session alive well past one idle period.
+	for range 6 {
+		s.clock.Advance(10 * time.Minute)
+		b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK)
+	}
+	s.clock.Advance(31 * time.Minute)
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusFound)
+	if r := b.get(s.srv.URL + "/"); r.body != "home, anonymous" {
+		t.Errorf("home after the idle timeout = %q, want anonymous", r.body)
+	}
+}
+
+func TestSessionIdleTimeoutOff(t *testing.T) {
+	s := newSite(t, func(c *Config) { c.IdleTimeout = -1 })
+	b := s.browser()
+	s.signIn(b)
+	s.clock.Advance(23 * time.Hour)
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK)
+}
+
+func TestSessionAbsoluteLifetime(t *testing.T) {
+	s := newSite(t, func(c *Config) { c.SessionLifetime = time.Hour; c.IdleTimeout = -1 })
+	b := s.browser()
+	s.signIn(b)
+	s.clock.Advance(59 * time.Minute)
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK)
+	// scs sets the deadline from the real clock, and the store judges
+	// expiry by the test clock. Moving two minutes covers the real time
+	// that passed since sign-in.
+	s.clock.Advance(2 * time.Minute)
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusFound)
+}
+
+func TestSessionCookieAttributes(t *testing.T) {
+	s := newSite(t, nil)
+	b := s.browser()
+	r := b.get(s.srv.URL + "/sign-in")
+	cookie := r.Header.Get("Set-Cookie")
+	for _, want := range []string{"latch_session=", "HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("Set-Cookie %q lacks %s", cookie, want)
+		}
+	}
+	if strings.Contains(cookie, "Secure") {
+		t.Errorf("Set-Cookie %q is Secure on an http site, where browsers would drop it", cookie)
+	}
+	if len(cookie) > 200 {
+		t.Errorf("Set-Cookie is %d bytes, want only a session token", len(cookie))
+	}
+
+	https := s.auth.cfg
+	https.BaseURL = "https://app.example"
+	https.Sessions = nil
+	a := &Auth{cfg: https, log: s.auth.log}
+	a.setUpSessions()
+	c := a.sm.Cookie
+	if c.Name != "__Host-latch" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+		t.Errorf("cookie settings for an https site = %+v, want __Host-latch, Secure, HttpOnly, Lax, Path / and no Domain", c)
+	}
+}
+
+func TestSessionStoreFailure(t *testing.T) {
+	s, store := newCountingSite(t, nil)
+	b := s.browser()
+	s.signIn(b)
+	store.fail.Store(true)
+
+	r := b.get(s.srv.URL+"/private").expectStatus(t, http.StatusServiceUnavailable)
+	mustContain(t, "page", r.body, "Temporarily unavailable")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	api := b.do("GET", s.srv.URL+"/private", nil, http.Header{"Accept": {"application/json"}, "Sec-Fetch-Mode": {"cors"}})
+	api.expectStatus(t, http.StatusServiceUnavailable)
+	mustContain(t, "JSON body", api.body, `"error":"temporarily_unavailable"`)
+	mustContain(t, "log", s.logs.String(), "session store failed", "store down")
+	if strings.Contains(r.body, "store down") || strings.Contains(api.body, "store down") {
+		t.Error("the store's error text reached the client")
+	}
+
+	// A failed save replaces the response instead of losing the session.
+	store.fail.Store(false)
+	commit := s.auth.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.auth.sm.Put(r.Context(), "app.key", "v")
+		store.fail.Store(true)
+		w.WriteHeader(http.StatusCreated)
+		if _, err := io.WriteString(w, "created"); err == nil {
+			t.Error("Write after a failed save returned no error")
+		}
+	}))
+	s.srv.Config.Handler = commit
+	r = b.get(s.srv.URL + "/x")
+	if r.StatusCode != http.StatusServiceUnavailable || strings.Contains(r.body, "created") {
+		t.Errorf("failed save: status %d body %q, want 503 without the handler's body", r.StatusCode, r.body)
+	}
+
+	store.fail.Store(false)
+	s.srv.Config.Handler = s.auth.Wrap(http.NotFoundHandler())
+	b.get(s.srv.URL+"/sign-out").expectStatus(t, http.StatusOK)
+}
+
+func TestSessionWrittenBeforeBody(t *testing.T) {
+	s := newSite(t, nil)
+	var flushed, hijacked bool
+	s.srv.Config.Handler = s.auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.auth.sm.Put(r.Context(), "app.visits", 1)
+		switch r.URL.Path {
+		case "/stream":
+			io.WriteString(w, "part 1\n")
+			w.(http.Flusher).Flush()
+			flushed = true
+			io.WriteString(w, "part 2\n")
+		case "/ws":
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("Hijack through the session middleware: %v", err)
+				return
+			}
+			hijacked = true
+			rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhijack")
+			rw.Flush()
+			conn.Close()
+		}
+	}))
+	b := s.browser()
+	r := b.get(s.srv.URL + "/stream")
+	if !flushed || r.body != "part 1\npart 2\n" || !strings.Contains(r.Header.Get("Set-Cookie"), "latch_session=") {
+		t.Errorf("streaming: flushed %v, body %q, Set-Cookie %q; want the cookie with the first byte", flushed, r.body, r.Header.Get("Set-Cookie"))
+	}
+	r = b.get(s.srv.URL + "/ws")
+	if !hijacked || r.body != "hijack" {
+		t.Errorf("hijack: %v, body %q", hijacked, r.body)
+	}
+}
+
+func TestSessionCallerManager(t *testing.T) {
+	sm := scs.New()
+	sm.Cookie.Name = "app_session"
+	s := newSite(t, func(c *Config) { c.Sessions = sm })
+	app := http.NewServeMux()
+	app.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
+		n := sm.GetInt(r.Context(), "count") + 1
+		sm.Put(r.Context(), "count", n)
+		io.WriteString(w, strings.Repeat("x", n))
+	})
+	app.Handle("/private", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		io.WriteString(w, u.Subject+" "+strings.Repeat("x", sm.GetInt(r.Context(), "count")))
+	})))
+	// The application's own LoadAndSave wraps latch.
+	s.srv.Config.Handler = sm.LoadAndSave(s.auth.Wrap(app))
+
+	b := s.browser()
+	b.get(s.srv.URL + "/count")
+	b.get(s.srv.URL + "/count")
+	s.signIn(b)
+	if r := b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK); r.body != "user-1 xx" {
+		t.Errorf("GET /private = %q, want the user and the application's own session value", r.body)
+	}
+}
+
+func TestSessionConcurrentUserFrom(t *testing.T) {
+	s := newSite(t, nil)
+	b := s.browser()
+	s.signIn(b)
+	s.srv.Config.Handler = s.auth.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if u, ok := UserFrom(r.Context()); !ok || u.Subject != "user-1" {
+					t.Errorf("UserFrom from a goroutine = %v, %v", u, ok)
+				}
+			})
+		}
+		wg.Wait()
+	}))
+	b.get(s.srv.URL+"/").expectStatus(t, http.StatusOK)
+}
+
+func TestUserFromOutsideLatch(t *testing.T) {
+	if u, ok := UserFrom(context.Background()); ok || u != nil {
+		t.Errorf("UserFrom(background) = %v, %v; want nil, false", u, ok)
+	}
+	if tok, ok := TokensFrom(context.Background()); ok || tok != nil {
+		t.Errorf("TokensFrom(background) = %v, %v; want nil, false", tok, ok)
+	}
+}
+
+func TestPreSignInSessionIsShortLived(t *testing.T) {
+	s, store := newCountingSite(t, nil)
+	b := s.browser()
+	s.startSignIn(b, "")
+	ms := store.Store.(*memorySessions)
+	if ms.len() != 1 {
+		t.Fatalf("sessions after a started sign-in = %d, want 1", ms.len())
+	}
+	s.clock.Advance(pendingLifetime + time.Second)
+	ctx, err := s.auth.sm.Load(context.Background(), s.sessionCookie(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.auth.sm.Keys(ctx)) != 0 {
+		t.Errorf("a session holding only sign-in attempts outlived them: keys %v", s.auth.sm.Keys(ctx))
+	}
+}
+
+func TestMemorySessionsBounded(t *testing.T) {
+	c := newClock()
+	m := newMemorySessions(3, c.Now)
+	exp := c.Now().Add(time.Minute)
+	for _, tok := range []string{"a", "b", "c"} {
+		if err := m.Commit(tok, []byte(tok), exp); err != nil {
+			t.Fatalf("Commit(%s): %v", tok, err)
+		}
+	}
+	if err := m.Commit("d", []byte("d"), exp); !errors.Is(err, errSessionStoreFull) {
+		t.Errorf("Commit beyond the bound = %v, want errSessionStoreFull", err)
+	}
+	if err := m.Commit("a", []byte("a2"), exp); err != nil {
+		t.Errorf("Commit to an existing session of a full store = %v, want nil", err)
+	}
+	c.Advance(2 * time.Minute)
+	if err := m.Commit("d", []byte("d"), c.Now().Add(time.Minute)); err != nil {
+		t.Errorf("Commit after the others expired = %v, want nil", err)
+	}
+	if m.len() != 1 {
+		t.Errorf("sessions after the sweep = %d, want 1", m.len())
+	}
+	if _, found, _ := m.Find("a"); found {
+		t.Error("Find of an expired session found it")
+	}
+}
+
+func TestHijackWithoutSupport(t *testing.T) {
+	s := newSite(t, nil)
+	sw := &sessionWriter{ResponseWriter: &plainWriter{header: http.Header{}}, auth: s.auth, req: httptestRequest(s)}
+	if _, _, err := sw.Hijack(); err == nil {
+		t.Error("Hijack on a writer that cannot hijack returned no error")
+	}
+}
+
+type plainWriter struct{ header http.Header }
+
+func (p *plainWriter) Header() http.Header         { return p.header }
+func (p *plainWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *plainWriter) WriteHeader(int)             {}
+
+func httptestRequest(s *site) *http.Request {
+	req, _ := http.NewRequest("GET", s.srv.URL, nil)
+	ctx, _ := s.auth.sm.Load(req.Context(), "")
+	return req.WithContext(ctx)
+}
