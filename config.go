@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,21 +14,23 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkit/latch/otp"
 	"github.com/latchkit/latch/templates"
 )
 
-// Config configures an [Auth]. Only Issuer, ClientID and BaseURL are
-// required for OpenID Connect sign-in; every other field has a safe default
-// that [New] fills in.
+// Config configures an [Auth]. OpenID Connect sign-in needs Issuer,
+// ClientID and BaseURL; phone sign-in needs Phone and BaseURL. Either may
+// be used alone. Every other field has a safe default that [New] fills in.
 type Config struct {
 	// Issuer is the OpenID provider's issuer URL, exactly as its discovery
 	// document states it. For Logto it is the tenant endpoint followed by
 	// "/oidc", such as "https://tenant.logto.app/oidc". It must use https
-	// unless InsecureAllowHTTPIssuer is set.
+	// unless InsecureAllowHTTPIssuer is set. Empty turns OpenID Connect
+	// sign-in off, which needs Phone.
 	Issuer string
 
 	// ClientID is the client identifier that the provider issued to this
-	// site (Logto calls it the App ID).
+	// site (Logto calls it the App ID). Required with Issuer.
 	ClientID string
 
 	// ClientSecret is the client secret for a confidential client (Logto's
@@ -56,6 +59,21 @@ type Config struct {
 	// "login" or "consent". Empty sends none. A sign-in request may ask for
 	// its own prompt with the prompt query parameter.
 	Prompt string
+
+	// ProviderName is the provider's name on the button that offers
+	// OpenID Connect sign-in beside phone sign-in, as in "Continue with
+	// Logto". Empty means the issuer's host name.
+	ProviderName string
+
+	// Phone turns on sign-in with a phone number and a one-time code. Nil
+	// means no phone sign-in.
+	Phone *PhoneConfig
+
+	// TrustedProxies are the addresses of reverse proxies in front of the
+	// site. The client address of a request that comes from one of them is
+	// read from X-Forwarded-For, for the per-client limits of phone codes.
+	// Empty means the connection's remote address is the client.
+	TrustedProxies []netip.Prefix
 
 	// Paths are the request paths that latch serves. Zero fields take the
 	// defaults of [Paths].
@@ -150,6 +168,11 @@ type Paths struct {
 	// AfterSignIn is the path at which a sign-in without a return_to
 	// ends. Default "/".
 	AfterSignIn string
+	// PhoneSignIn serves the phone sign-in pages. Default "/sign-in/phone".
+	PhoneSignIn string
+	// PhoneSignUp serves the phone sign-up pages, which issue codes for
+	// the Register purpose. Default "/sign-up/phone".
+	PhoneSignUp string
 }
 
 // Defaults used where a Config field is zero.
@@ -242,8 +265,16 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func (c *Config) checkProviderFields() error {
+	if c.Phone != nil {
+		if err := c.Phone.check(); err != nil {
+			return err
+		}
+	}
 	if c.Issuer == "" {
-		return configErrorf("Issuer is missing: set it to your OpenID provider's issuer URL (for Logto, https://<tenant>.logto.app/oidc)")
+		if c.Phone != nil {
+			return nil
+		}
+		return configErrorf("Issuer is missing: set it to your OpenID provider's issuer URL (for Logto, https://<tenant>.logto.app/oidc), or set Phone for phone sign-in alone")
 	}
 	u, err := url.Parse(c.Issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -291,6 +322,8 @@ func (c *Config) fillPaths() error {
 		{"Paths.Callback", &p.Callback, "/callback"},
 		{"Paths.SignOut", &p.SignOut, "/sign-out"},
 		{"Paths.AfterSignIn", &p.AfterSignIn, "/"},
+		{"Paths.PhoneSignIn", &p.PhoneSignIn, "/sign-in/phone"},
+		{"Paths.PhoneSignUp", &p.PhoneSignUp, "/sign-up/phone"},
 	}
 	seen := map[string]string{}
 	for _, f := range fields {
@@ -307,6 +340,19 @@ func (c *Config) fillPaths() error {
 			return configErrorf("%s and %s are both %q: give each route its own path", other, f.name, *f.value)
 		}
 		seen[*f.value] = f.name
+	}
+	return nil
+}
+
+func (p *PhoneConfig) check() error {
+	if p.Codes == nil {
+		return configErrorf("Phone.Codes is missing: create the code service with otp.New")
+	}
+	if !p.Codes.Allows(otp.SignIn) {
+		return configErrorf("Phone.Codes does not allow the SignIn purpose: add otp.SignIn to otp.Config.Purposes")
+	}
+	if !p.DisableSignUp && !p.Codes.Allows(otp.Register) {
+		return configErrorf("Phone.Codes does not allow the Register purpose: add otp.Register to otp.Config.Purposes, or set Phone.DisableSignUp")
 	}
 	return nil
 }

@@ -107,16 +107,17 @@ func (a *Auth) signIn(w http.ResponseWriter, r *http.Request, o signInOptions) {
 		a.methodNotAllowed(w, r, http.MethodGet)
 		return
 	}
-	if a.oidc == nil {
-		http.NotFound(w, r)
-		return
-	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		a.fail(w, r, http.StatusBadRequest, pageBadRequest)
 		return
 	}
 	returnTo := a.returnTo(q)
+	if a.oidc == nil {
+		// Phone sign-in alone: its page is the sign-in page.
+		redirect(w, a.phonePagePath(a.cfg.Paths.PhoneSignIn, returnTo), http.StatusFound)
+		return
+	}
 	if err := o.fromQuery(q); err != nil {
 		a.log.InfoContext(r.Context(), "latch: sign-in request rejected", "reason", err.Error())
 		a.fail(w, r, http.StatusBadRequest, pageBadRequest)

@@ -491,3 +491,25 @@ func TestAuthorizationRequestPKCE(t *testing.T) {
 		t.Errorf("code_challenge = %q, want S256 of the stored verifier (%q)", auth.Query().Get("code_challenge"), want)
 	}
 }
+
+func TestRoutesMountedSeparately(t *testing.T) {
+	s := newSite(t, nil)
+	mux := http.NewServeMux()
+	for _, r := range s.auth.Routes() {
+		for _, m := range r.Methods {
+			mux.Handle(m+" "+r.Path, r.Handler)
+		}
+	}
+	mux.Handle("/private", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		w.Write([]byte(u.Subject))
+	})))
+	s.srv.Config.Handler = mux
+	b := s.browser()
+	s.signIn(b)
+	if r := b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK); r.body != "user-1" {
+		t.Errorf("GET /private with routes mounted one by one = %q", r.body)
+	}
+	b.post(s.srv.URL+"/sign-out", nil).expectStatus(t, http.StatusSeeOther)
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusFound)
+}

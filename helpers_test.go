@@ -3,6 +3,7 @@ package latch
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -192,6 +193,10 @@ func (b *browser) post(target string, form url.Values) *response {
 		"Origin":         {u.Scheme + "://" + u.Host},
 	})
 }
+
+// text returns the body with HTML character references decoded, for
+// checking the words a person reads.
+func (r *response) text() string { return html.UnescapeString(r.body) }
 
 // location returns the resolved Location of a redirect.
 func (r *response) location(t *testing.T) *url.URL {

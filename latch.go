@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkit/latch/otp"
 	"github.com/latchkit/latch/templates"
 )
 
@@ -19,9 +21,13 @@ import (
 type Auth struct {
 	cfg   Config
 	log   *slog.Logger
-	oidc  *oidcClient
+	oidc  *oidcClient // nil when OpenID Connect sign-in is off
+	phone *PhoneConfig
 	pages *templates.Set
 	cop   *http.CrossOriginProtection
+
+	providerName string
+	countryLists sync.Map // locale -> []country, for the phone pages
 
 	sm         *scs.SessionManager
 	idle       time.Duration // latch's own idle timeout; 0 for a caller's manager
@@ -30,7 +36,8 @@ type Auth struct {
 	// formActions are the origins, besides this site, that a form's
 	// response may redirect to: the provider's end-session endpoint.
 	formActions []string
-	routes      map[string]http.Handler
+	routes      map[string]http.Handler // by path, without the session middleware
+	routeList   []Route
 
 	refresher refresher
 	inflight  sync.Map // state -> chan struct{}, callbacks in progress
@@ -52,24 +59,62 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: Pages: %v", ErrInvalidConfig, err)
 	}
-	a := &Auth{cfg: c, log: c.Logger, pages: pages}
+	a := &Auth{cfg: c, log: c.Logger, pages: pages, phone: c.Phone, providerName: c.ProviderName}
 
-	if a.oidc, err = discover(ctx, &a.cfg); err != nil {
-		return nil, err
+	if c.Issuer != "" {
+		if a.oidc, err = discover(ctx, &a.cfg); err != nil {
+			return nil, err
+		}
+		if a.providerName == "" {
+			a.providerName = hostOf(c.Issuer)
+		}
 	}
 	a.setUpSessions()
 	a.setUpForms()
-	a.routes = map[string]http.Handler{
-		c.Paths.SignIn:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.signIn(w, r, signInOptions{}) }),
-		c.Paths.Callback: http.HandlerFunc(a.callback),
-		c.Paths.SignOut:  a.cop.Handler(http.HandlerFunc(a.signOut)),
-	}
+	a.setUpRoutes()
 
 	if !c.isHTTPS() && !isLoopbackURL(c.BaseURL) {
 		a.log.Warn("latch: BaseURL uses http, so session cookies are not Secure: serve the site over https", "base_url", c.BaseURL)
 	}
-	a.log.Info("latch: ready", "issuer", c.Issuer, "base_url", c.BaseURL, "redirect_uri", a.oidc.oauth.RedirectURL)
+	attrs := []any{"base_url", c.BaseURL, "phone", a.phone != nil}
+	if a.oidc != nil {
+		attrs = append(attrs, "issuer", c.Issuer, "redirect_uri", a.oidc.oauth.RedirectURL)
+	}
+	a.log.Info("latch: ready", attrs...)
 	return a, nil
+}
+
+func (a *Auth) setUpRoutes() {
+	p := a.cfg.Paths
+	a.addRoute(p.SignIn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.signIn(w, r, signInOptions{}) }), http.MethodGet)
+	if a.oidc != nil {
+		a.addRoute(p.Callback, http.HandlerFunc(a.callback), http.MethodGet)
+	}
+	a.addRoute(p.SignOut, a.cop.Handler(http.HandlerFunc(a.signOut)), http.MethodGet, http.MethodHead, http.MethodPost)
+	if a.phone != nil {
+		methods := []string{http.MethodGet, http.MethodHead, http.MethodPost}
+		a.addRoute(p.PhoneSignIn, a.cop.Handler(a.phonePages(otp.SignIn, nil)), methods...)
+		if !a.phone.DisableSignUp {
+			a.addRoute(p.PhoneSignUp, a.cop.Handler(a.phonePages(otp.Register, nil)), methods...)
+		}
+	}
+}
+
+// signInPage is where anonymous users are sent to sign in: the phone page
+// when phone sign-in is on, since it also offers the provider's button.
+func (a *Auth) signInPage() string {
+	if a.phone != nil {
+		return a.cfg.Paths.PhoneSignIn
+	}
+	return a.cfg.Paths.SignIn
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Hostname()
 }
 
 // setUpSessions adopts the caller's session manager or makes latch's own.
@@ -123,7 +168,11 @@ func (a *Auth) setUpForms() {
 		a.fail(w, r, http.StatusForbidden, pageCrossSite)
 	}))
 
-	for _, target := range []string{a.oidc.meta.EndSessionEndpoint, a.cfg.PostSignOutURL} {
+	targets := []string{a.cfg.PostSignOutURL}
+	if a.oidc != nil {
+		targets = append(targets, a.oidc.meta.EndSessionEndpoint)
+	}
+	for _, target := range targets {
 		if origin := originOf(target); origin != "" && origin != a.cfg.BaseURL {
 			a.formActions = append(a.formActions, origin)
 		}
@@ -136,6 +185,32 @@ func originOf(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// Route is one of latch's routes, for routers that need each path
+// registered on its own, such as Echo's and Gin's.
+type Route struct {
+	// Path is the exact request path, such as "/sign-in".
+	Path string
+	// Methods are the methods the route serves. The handler responds to
+	// other methods with 405 itself, so a router may send it every method.
+	Methods []string
+	// Handler serves the route, session middleware included.
+	Handler http.Handler
+}
+
+func (a *Auth) addRoute(path string, h http.Handler, methods ...string) {
+	if a.routes == nil {
+		a.routes = map[string]http.Handler{}
+	}
+	a.routes[path] = h
+	a.routeList = append(a.routeList, Route{Path: path, Methods: methods, Handler: a.Sessions(h)})
+}
+
+// Routes returns latch's routes. [Auth.Wrap] serves them all; use Routes
+// to mount them on a router instead.
+func (a *Auth) Routes() []Route {
+	return slices.Clone(a.routeList)
 }
 
 // Wrap returns a handler that serves latch's routes (Paths.SignIn,

@@ -224,9 +224,9 @@ func (a *Auth) Deny(w http.ResponseWriter, r *http.Request, err error) {
 func (a *Auth) signInURL(r *http.Request) string {
 	back := r.URL.RequestURI()
 	if !isSafeReturnTo(back) || back == a.cfg.Paths.AfterSignIn {
-		return a.cfg.Paths.SignIn
+		return a.signInPage()
 	}
-	return a.cfg.Paths.SignIn + "?return_to=" + url.QueryEscape(back)
+	return a.signInPage() + "?return_to=" + url.QueryEscape(back)
 }
 
 // isOwnRoute reports whether path is one of latch's routes.

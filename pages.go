@@ -20,7 +20,7 @@ type page struct {
 	target  func(a *Auth) string
 }
 
-func signInTarget(a *Auth) string { return a.cfg.Paths.SignIn }
+func signInTarget(a *Auth) string { return a.signInPage() }
 func homeTarget(a *Auth) string   { return a.cfg.Paths.AfterSignIn }
 
 var (

@@ -1,26 +1,37 @@
 // Command example is a small site that shows latch at work: a home page
-// that shows who is signed in, a /dashboard behind RequireAuth, and the
-// sign-in and sign-out routes.
+// that shows who is signed in, a /dashboard behind RequireAuth, phone
+// sign-in and sign-up pages, and OpenID Connect sign-in when a provider is
+// configured.
 //
 //	go run ./example
 //
-// Environment variables switch on the real parts:
+// With no settings it offers phone sign-in and prints each code to the
+// terminal instead of sending an SMS. Environment variables switch on the
+// real parts:
 //
-//	OIDC_ISSUER         OpenID provider issuer URL, such as https://tenant.logto.app/oidc
-//	OIDC_CLIENT_ID      client ID (Logto: App ID)
-//	OIDC_CLIENT_SECRET  client secret (Logto: App secret)
-//	LATCH_BASE_URL      the site's external URL (default http://localhost:3000)
-//	LATCH_ADDR          listen address (default :3000)
+//	OIDC_ISSUER           OpenID provider issuer URL, such as https://tenant.logto.app/oidc
+//	OIDC_CLIENT_ID        client ID (Logto: App ID)
+//	OIDC_CLIENT_SECRET    client secret (Logto: App secret)
+//	LATCH_BASE_URL        the site's external URL (default http://localhost:3000)
+//	LATCH_ADDR            listen address (default :3000)
+//	LATCH_OTP_KEY         key for code MACs, 64 hex digits (default: a random key per run)
+//	LATCH_PHONE_REGIONS   regions that may receive codes, the first being the
+//	                      default for national numbers (default CN,US,GB,ES)
+//	TENCENT_SMS_CONFIG    Logto's Tencent SMS connector JSON, or a file holding it
+//	TENCENT_SMS_ENDPOINT  Tencent API URL with scheme (default the real one),
+//	                      such as http://127.0.0.1:9110 for a local stand-in
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +59,7 @@ func run(logger *slog.Logger) error {
 
 	srv := &http.Server{
 		Addr:              settings.addr,
-		Handler:           auth.Wrap(routes(auth)),
+		Handler:           auth.Wrap(routes(auth, settings.issuer != "")),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -76,15 +87,26 @@ func run(logger *slog.Logger) error {
 type settings struct {
 	issuer, clientID, clientSecret string
 	baseURL, addr                  string
+	otpKey                         string
+	regions                        []string
+	tencentConfig, tencentEndpoint string
+
+	// console receives the codes of the development sender.
+	console io.Writer
 }
 
 func settingsFromEnv() settings {
 	return settings{
-		issuer:       os.Getenv("OIDC_ISSUER"),
-		clientID:     os.Getenv("OIDC_CLIENT_ID"),
-		clientSecret: os.Getenv("OIDC_CLIENT_SECRET"),
-		baseURL:      envOr("LATCH_BASE_URL", "http://localhost:3000"),
-		addr:         envOr("LATCH_ADDR", ":3000"),
+		issuer:          os.Getenv("OIDC_ISSUER"),
+		clientID:        os.Getenv("OIDC_CLIENT_ID"),
+		clientSecret:    os.Getenv("OIDC_CLIENT_SECRET"),
+		baseURL:         envOr("LATCH_BASE_URL", "http://localhost:3000"),
+		addr:            envOr("LATCH_ADDR", ":3000"),
+		otpKey:          os.Getenv("LATCH_OTP_KEY"),
+		regions:         strings.Split(envOr("LATCH_PHONE_REGIONS", "CN,US,GB,ES"), ","),
+		tencentConfig:   os.Getenv("TENCENT_SMS_CONFIG"),
+		tencentEndpoint: os.Getenv("TENCENT_SMS_ENDPOINT"),
+		console:         os.Stderr,
 	}
 }
 
@@ -96,8 +118,9 @@ func envOr(name, fallback string) string {
 }
 
 func newAuth(ctx context.Context, s settings, logger *slog.Logger) (*latch.Auth, error) {
-	if s.issuer == "" {
-		return nil, errors.New("OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (see README.md)")
+	codes, err := newCodes(s, logger)
+	if err != nil {
+		return nil, err
 	}
 	cfg := latch.Config{
 		Issuer:       s.issuer,
@@ -106,8 +129,9 @@ func newAuth(ctx context.Context, s settings, logger *slog.Logger) (*latch.Auth,
 		BaseURL:      s.baseURL,
 		Logger:       logger,
 		Pages:        templatesOptions(),
+		Phone:        &latch.PhoneConfig{Codes: codes},
 	}
-	if isLocalHTTP(s.issuer) {
+	if s.issuer != "" && isLocalHTTP(s.issuer) {
 		// A provider on this machine, such as the bundled oidc-provider,
 		// may use plain http; anything else must use https.
 		logger.Warn("example: accepting an http issuer on a loopback address", "issuer", s.issuer)

@@ -1,61 +1,154 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/latchkit/latch/internal/oidctest"
+	"github.com/latchkit/latch/otp/tencent/tencenttest"
 )
 
-func TestExampleSignInAndOut(t *testing.T) {
-	idp := oidctest.New(t)
+// syncBuffer collects the development sender's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// exampleSite runs the example's handler with s on a test server.
+type exampleSite struct {
+	t       *testing.T
+	srv     *httptest.Server
+	browser *http.Client
+}
+
+func startExample(t *testing.T, s settings) *exampleSite {
+	t.Helper()
 	srv := httptest.NewServer(nil)
-	defer srv.Close()
-	auth, err := newAuth(context.Background(), settings{
-		issuer: idp.Issuer, clientID: idp.ClientID, clientSecret: idp.ClientSecret, baseURL: srv.URL,
-	}, slog.New(slog.DiscardHandler))
+	t.Cleanup(srv.Close)
+	s.baseURL = srv.URL
+	if s.regions == nil {
+		s.regions = []string{"CN", "US"}
+	}
+	if s.console == nil {
+		s.console = io.Discard
+	}
+	auth, err := newAuth(context.Background(), s, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("newAuth: %v", err)
 	}
-	srv.Config.Handler = auth.Wrap(routes(auth))
-
+	srv.Config.Handler = auth.Wrap(routes(auth, s.issuer != ""))
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
-	get := func(path string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("Accept", "text/html")
-		resp, err := browser.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	return &exampleSite{t: t, srv: srv, browser: &http.Client{Jar: jar}}
+}
 
-	if _, body := get("/"); !strings.Contains(body, "You are not signed in") {
+func (e *exampleSite) do(method, path string, form url.Values) (int, string) {
+	e.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, body)
+	req.Header.Set("Accept", "text/html")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := e.browser.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var flowField = regexp.MustCompile(`name="flow" value="([^"]+)"`)
+
+// phoneSignIn signs in with number, reading the code with readCode.
+func (e *exampleSite) phoneSignIn(number string, readCode func() string) string {
+	e.t.Helper()
+	code, page := e.do("POST", "/sign-in/phone?return_to=%2Fdashboard", url.Values{"action": {"send"}, "phone": {number}, "country": {"CN"}, "return_to": {"/dashboard"}})
+	m := flowField.FindStringSubmatch(page)
+	if code != http.StatusOK || m == nil {
+		e.t.Fatalf("after sending the code: status %d, page %.400s", code, page)
+	}
+	_, body := e.do("POST", "/sign-in/phone", url.Values{"action": {"verify"}, "flow": {m[1]}, "code": {readCode()}})
+	return body
+}
+
+func TestExamplePhoneWithConsoleSender(t *testing.T) {
+	console := &syncBuffer{}
+	e := startExample(t, settings{console: console})
+	if _, body := e.do("GET", "/", nil); !strings.Contains(body, "Sign in with your phone") {
 		t.Errorf("home page before sign-in: %q", body)
 	}
-	// The dashboard sends the browser through the provider and back.
-	code, body := get("/dashboard")
+	body := e.phoneSignIn("138 0013 8000", func() string {
+		m := regexp.MustCompile(`code (\d{6}) for \+8613800138000`).FindStringSubmatch(console.String())
+		if m == nil {
+			t.Fatalf("no code in the console output:\n%s", console.String())
+		}
+		return m[1]
+	})
+	if !strings.Contains(html.UnescapeString(body), "Signed in as <strong>+8613800138000</strong> (phone)") {
+		t.Errorf("dashboard after phone sign-in: %.500s", body)
+	}
+	if !strings.Contains(console.String(), "DEVELOPMENT SENDER") {
+		t.Errorf("the console sender does not say it is for development:\n%s", console.String())
+	}
+}
+
+func TestExamplePhoneWithTencent(t *testing.T) {
+	tc := tencenttest.NewServer(tencenttest.Options{})
+	defer tc.Close()
+	e := startExample(t, settings{tencentConfig: string(tc.ConnectorJSON()), tencentEndpoint: tc.URL})
+	body := e.phoneSignIn("13800138000", func() string {
+		code, ok := tc.LastCode("+8613800138000")
+		if !ok {
+			t.Fatal("the Tencent stand-in received no code")
+		}
+		return code
+	})
+	if !strings.Contains(body, "(phone)") {
+		t.Errorf("dashboard after phone sign-in through Tencent: %.500s", body)
+	}
+}
+
+func TestExampleOIDCSignInAndOut(t *testing.T) {
+	idp := oidctest.New(t)
+	e := startExample(t, settings{issuer: idp.Issuer, clientID: idp.ClientID, clientSecret: idp.ClientSecret})
+
+	if _, body := e.do("GET", "/", nil); !strings.Contains(body, "You are not signed in") || !strings.Contains(body, "sign in with your provider") {
+		t.Errorf("home page before sign-in: %q", body)
+	}
+	// Following the provider button signs in and returns to the dashboard.
+	code, body := e.do("GET", "/sign-in?return_to=%2Fdashboard", nil)
 	if code != http.StatusOK || !strings.Contains(body, "Signed in as <strong>Ada Lovelace</strong> (oidc)") || !strings.Contains(body, "ada@example.com") {
 		t.Errorf("dashboard after sign-in: status %d body %q", code, body)
 	}
-
-	req, _ := http.NewRequest("POST", srv.URL+"/sign-out", nil)
-	resp, err := browser.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if _, body := get("/"); !strings.Contains(body, "You are not signed in") {
+	e.do("POST", "/sign-out", url.Values{})
+	if _, body := e.do("GET", "/", nil); !strings.Contains(body, "You are not signed in") {
 		t.Errorf("home page after sign-out: %q", body)
 	}
 	if len(idp.EndSessions) != 1 {
@@ -63,10 +156,19 @@ func TestExampleSignInAndOut(t *testing.T) {
 	}
 }
 
-func TestExampleNeedsIssuer(t *testing.T) {
-	_, err := newAuth(context.Background(), settings{baseURL: "http://localhost:3000"}, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "OIDC_ISSUER") {
-		t.Errorf("newAuth without an issuer = %v, want an error naming OIDC_ISSUER", err)
+func TestExampleBadSettings(t *testing.T) {
+	for name, s := range map[string]settings{
+		"no regions":     {regions: []string{" "}},
+		"bad key":        {otpKey: "not hex", regions: []string{"CN"}},
+		"bad tencent":    {tencentConfig: `{"accessKeyId": ""}`, regions: []string{"CN"}},
+		"missing file":   {tencentConfig: "/nonexistent/tencent.json", regions: []string{"CN"}},
+		"unknown region": {regions: []string{"ZZ"}},
+	} {
+		s.baseURL = "http://localhost:3000"
+		s.console = io.Discard
+		if _, err := newAuth(context.Background(), s, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("newAuth with %s: no error", name)
+		}
 	}
 }
 

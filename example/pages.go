@@ -17,9 +17,12 @@ func templatesOptions() templates.Options {
 }
 
 // routes are the example's own pages.
-func routes(auth *latch.Auth) http.Handler {
+func routes(auth *latch.Auth, oidc bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", home)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		user, _ := latch.UserFrom(r.Context())
+		render(w, pageData{User: user, OIDC: oidc})
+	})
 	mux.Handle("GET /dashboard", auth.RequireAuth(http.HandlerFunc(dashboard)))
 	return mux
 }
@@ -35,7 +38,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <form method="post" action="/sign-out"><button type="submit">Sign out</button></form>
 {{else}}
 <p>You are not signed in.</p>
-<p><a href="/sign-in?return_to=%2Fdashboard">Sign in</a></p>
+<p><a href="/sign-in/phone?return_to=%2Fdashboard">Sign in with your phone</a> or <a href="/sign-up/phone?return_to=%2Fdashboard">create an account</a>{{if .OIDC}}, or <a href="/sign-in?return_to=%2Fdashboard">sign in with your provider</a>{{end}}.</p>
 {{end}}
 {{with .Claims}}<h2>Claims</h2><pre>{{.}}</pre>{{end}}
 </body></html>`))
@@ -43,11 +46,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 type pageData struct {
 	User   *latch.User
 	Claims string
-}
-
-func home(w http.ResponseWriter, r *http.Request) {
-	user, _ := latch.UserFrom(r.Context())
-	render(w, pageData{User: user})
+	OIDC   bool
 }
 
 func dashboard(w http.ResponseWriter, r *http.Request) {

@@ -12,9 +12,13 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/latchkit/latch/store"
 )
@@ -545,3 +549,53 @@ func clientKey(ip netip.Addr) (string, error) {
 	}
 	return prefix.String(), nil
 }
+
+// DefaultRegion returns the region of numbers typed without a country
+// calling code, or "" when there is none.
+func (s *Service) DefaultRegion() string { return s.defaultRegion }
+
+// Regions returns the regions that codes may be sent to, sorted, or nil
+// when every region is allowed (Config.AllowAllRegions).
+func (s *Service) Regions() []string {
+	if s.allowAll {
+		return nil
+	}
+	regions := make([]string, 0, len(s.allowed))
+	for r := range s.allowed {
+		regions = append(regions, r)
+	}
+	slices.Sort(regions)
+	return regions
+}
+
+// ParsePhoneIn parses input like [Service.ParsePhone], but reads a number
+// typed without a country calling code as one of region, which a person
+// chose from a list. region must be an allowed region; empty means the
+// default region.
+func (s *Service) ParsePhoneIn(input, region string) (Phone, error) {
+	if region == "" {
+		return s.ParsePhone(input)
+	}
+	r, err := checkRegion(region)
+	if err != nil || (!s.allowAll && !s.allowed[r]) {
+		return Phone{}, &PhoneError{Err: ErrRegionNotAllowed, Region: strings.ToUpper(region)}
+	}
+	p, err := ParsePhone(input, r)
+	if err != nil {
+		return Phone{}, err
+	}
+	if err := s.checkAllowed(p); err != nil {
+		return Phone{}, err
+	}
+	return p, nil
+}
+
+// CountryCallingCode returns the country calling code of an ISO 3166-1
+// region, such as 86 for "CN", or 0 for a region libphonenumber does not
+// know.
+func CountryCallingCode(region string) int {
+	return phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region))
+}
+
+// Allows reports whether s issues codes for purpose (Config.Purposes).
+func (s *Service) Allows(purpose Purpose) bool { return s.purposes[purpose] }

@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -717,5 +720,37 @@ func TestMessageHidesCode(t *testing.T) {
 		if strings.Contains(s, "123456") || strings.Contains(s, "13800138000") {
 			t.Errorf("formatted Message %q contains the code or the full phone", s)
 		}
+	}
+}
+
+func TestServiceRegionsAndParsePhoneIn(t *testing.T) {
+	s, err := New(Config{Sender: NewConsoleSender(io.Discard), InsecureDevelopmentKey: true,
+		DefaultRegion: "CN", AllowedRegions: []string{"US", "cn"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Regions(); !slices.Equal(got, []string{"CN", "US"}) {
+		t.Errorf("Regions() = %v, want [CN US]", got)
+	}
+	if s.DefaultRegion() != "CN" {
+		t.Errorf("DefaultRegion() = %q, want CN", s.DefaultRegion())
+	}
+	p, err := s.ParsePhoneIn("(201) 555-0123", "us")
+	if err != nil || p.E164() != "+12015550123" {
+		t.Errorf("ParsePhoneIn(US national) = %v, %v; want +12015550123", p.E164(), err)
+	}
+	if p, err := s.ParsePhoneIn("+86 138 0013 8000", "US"); err != nil || p.Region() != "CN" {
+		t.Errorf("ParsePhoneIn(international, other region chosen) = %v, %v; want the CN number", p.E164(), err)
+	}
+	for _, region := range []string{"GB", "XX", "../"} {
+		if _, err := s.ParsePhoneIn("7911 123456", region); !errors.Is(err, ErrRegionNotAllowed) {
+			t.Errorf("ParsePhoneIn with region %q = %v, want ErrRegionNotAllowed", region, err)
+		}
+	}
+	if _, err := s.ParsePhoneIn("+44 7911 123456", "US"); !errors.Is(err, ErrRegionNotAllowed) {
+		t.Errorf("ParsePhoneIn(GB number, US chosen) = %v, want ErrRegionNotAllowed", err)
+	}
+	if CountryCallingCode("cn") != 86 || CountryCallingCode("XX") != 0 {
+		t.Errorf("CountryCallingCode(cn, XX) = %d, %d; want 86, 0", CountryCallingCode("cn"), CountryCallingCode("XX"))
 	}
 }

@@ -29,7 +29,7 @@ var builtin embed.FS
 // Pages are the page templates that a [Set] renders. Each is executed
 // inside layout.html, which defines the "layout" template and the "title"
 // and "content" blocks that a page overrides.
-var Pages = []string{"message.html", "sign-out.html"}
+var Pages = []string{"message.html", "sign-out.html", "phone.html", "phone-code.html"}
 
 // Options customize a [Set]. The zero value gives the built-in pages with
 // the site name "Sign in".

@@ -3,6 +3,7 @@ package templates
 import (
 	"encoding/json"
 	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -26,11 +27,14 @@ func TestCatalogsComplete(t *testing.T) {
 		}
 		return m
 	}
+	// Plural forms other than "other" exist only in languages that use
+	// them: Chinese has no singular.
+	pluralForm := regexp.MustCompile(`\.(zero|one|two|few|many)$`)
 	en := read("en")
 	for _, lang := range []string{"es", "zh-Hans"} {
 		other := read(lang)
 		for k := range en {
-			if _, ok := other[k]; !ok {
+			if _, ok := other[k]; !ok && !pluralForm.MatchString(k) {
 				t.Errorf("catalog %s lacks %q", lang, k)
 			}
 		}
