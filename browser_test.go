@@ -79,12 +79,12 @@ func locationOf(t *testing.T, ctx context.Context) string {
 // code form.
 func browserSendCode(t *testing.T, ctx context.Context, number string) {
 	t.Helper()
-	run(t, ctx, "sending the number",
+	run(t, ctx, "typing the number",
 		chromedp.WaitVisible(chromedp.ID("phone")),
 		chromedp.SendKeys(chromedp.ID("phone"), number),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.ID("code")),
 	)
+	submitAndWait(t, ctx, "sending the number", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	run(t, ctx, "waiting for the code form", chromedp.WaitVisible(chromedp.ID("code")))
 }
 
 func browserEnterCode(t *testing.T, ctx context.Context, code string) {
@@ -92,9 +92,17 @@ func browserEnterCode(t *testing.T, ctx context.Context, code string) {
 	run(t, ctx, "entering the code",
 		chromedp.Clear(chromedp.ID("code")),
 		chromedp.SendKeys(chromedp.ID("code"), code),
-		chromedp.Submit(chromedp.ID("code")),
-		chromedp.WaitReady(chromedp.CSS("body")),
 	)
+	submitAndWait(t, ctx, "submitting the code", chromedp.Submit(chromedp.ID("code")))
+}
+
+// submitAndWait runs an action that navigates, such as a click on a
+// submit button, and waits until the page it leads to has loaded.
+func submitAndWait(t *testing.T, ctx context.Context, what string, action chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if _, err := chromedp.RunResponse(ctx, action); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 }
 
 func TestBrowserPhoneSignIn(t *testing.T) {
@@ -110,7 +118,6 @@ func TestBrowserPhoneSignIn(t *testing.T) {
 		t.Errorf("code page says %q, want the number", got)
 	}
 	browserEnterCode(t, ctx, ps.sender.last(t).Code)
-	run(t, ctx, "waiting for the protected page", chromedp.WaitReady(chromedp.CSS("body")))
 	if got := textOf(t, ctx, "body"); got != "private for +8613800138000" {
 		t.Errorf("after entering the code the page says %q, want the protected page", got)
 	}
@@ -119,12 +126,9 @@ func TestBrowserPhoneSignIn(t *testing.T) {
 	}
 
 	// Signing out through the confirmation page ends the session.
-	run(t, ctx, "signing out",
-		chromedp.Navigate(ps.srv.URL+"/sign-out"),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)),
-		chromedp.WaitReady(chromedp.CSS("body")),
-		chromedp.Navigate(ps.srv.URL+"/private"),
-	)
+	run(t, ctx, "opening the sign-out page", chromedp.Navigate(ps.srv.URL+"/sign-out"))
+	submitAndWait(t, ctx, "signing out", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	run(t, ctx, "opening the protected page again", chromedp.Navigate(ps.srv.URL+"/private"))
 	if loc := locationOf(t, ctx); !strings.Contains(loc, "/sign-in/phone") {
 		t.Errorf("after sign-out /private leads to %s, want the sign-in page", loc)
 	}
@@ -153,17 +157,13 @@ func TestBrowserPhoneWrongCodeResendExpiry(t *testing.T) {
 		t.Errorf("code input keeps %q after an error, want it empty", value)
 	}
 
-	run(t, ctx, "asking for a new code too early",
-		chromedp.Click(chromedp.CSS(`input[value=resend] ~ button`)),
-		chromedp.WaitVisible(chromedp.ID("code-error")))
+	submitAndWait(t, ctx, "asking for a new code too early", chromedp.Click(chromedp.CSS(`input[value=resend] ~ button`)))
 	if got := textOf(t, ctx, "#code-error"); !strings.HasPrefix(got, "Please wait 60 seconds") {
 		t.Errorf("early resend message = %q", got)
 	}
 
 	ps.clock.Advance(61 * time.Second)
-	run(t, ctx, "asking for a new code",
-		chromedp.Click(chromedp.CSS(`input[value=resend] ~ button`)),
-		chromedp.WaitVisible(chromedp.ID("code-notice")))
+	submitAndWait(t, ctx, "asking for a new code", chromedp.Click(chromedp.CSS(`input[value=resend] ~ button`)))
 	if got := textOf(t, ctx, "#code-notice"); got != "We sent you a new code." {
 		t.Errorf("resend notice = %q", got)
 	}

@@ -18,7 +18,8 @@ import (
 // session manager may store what gob can encode; register such types with
 // gob.Register as scs requires.
 //
-// Decoded byte slices are copies, never views of the stored bytes.
+// Decoded byte slices are copies, never views of the stored bytes, except
+// the values of latch's own "latch." keys, which latch only reads.
 type Codec struct{}
 
 var _ scs.Codec = Codec{}
@@ -144,13 +145,31 @@ func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	}
 	values := make(map[string]any, n)
 	for range n {
-		k := string(r.bytes())
-		values[k] = r.value()
+		k, own := internKey(r.bytes())
+		values[k] = r.value(own)
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return time.Time{}, nil, errCorruptSession
 	}
 	return deadline, values, nil
+}
+
+// internKey returns latch's own session keys as their constants, so that
+// decoding them allocates nothing, and reports whether the key is latch's.
+func internKey(b []byte) (string, bool) {
+	switch string(b) {
+	case keyUser:
+		return keyUser, true
+	case keyTokens:
+		return keyTokens, true
+	case keyPending:
+		return keyPending, true
+	case keySeen:
+		return keySeen, true
+	case keyDone:
+		return keyDone, true
+	}
+	return string(b), false
 }
 
 // reader decodes the native format. The first error sticks, and every
@@ -207,11 +226,18 @@ func (r *reader) byte() byte {
 	return c
 }
 
-func (r *reader) value() any {
+// value decodes the next value. Byte slices of latch's own keys (own) are
+// views of the stored bytes, capped so that an append cannot write into
+// them; latch never changes them. Other byte slices are copies, since an
+// application may change what it gets from scs.
+func (r *reader) value(own bool) any {
 	switch r.byte() {
 	case tagString:
 		return string(r.bytes())
 	case tagBytes:
+		if own {
+			return r.bytes()
+		}
 		return append([]byte(nil), r.bytes()...)
 	case tagTrue:
 		return true

@@ -158,6 +158,16 @@ func FuzzCodecDecode(f *testing.F) {
 		_, _ = unmarshalUser(b)
 		_, _ = unmarshalTokens(b)
 		_, _ = unmarshalPending(b)
+		if _, ok := checkUserRecord(b); ok {
+			if _, err := unmarshalUser(b); err != nil {
+				t.Fatalf("checkUserRecord accepts what unmarshalUser rejects: %v", err)
+			}
+		}
+		if _, _, _, ok := tokenTimes(b); ok {
+			if _, err := unmarshalTokens(b); err != nil {
+				t.Fatalf("tokenTimes accepts what unmarshalTokens rejects: %v", err)
+			}
+		}
 	})
 }
 
@@ -183,4 +193,23 @@ func FuzzParseCallbackQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCheckUserRecordMatchesUnmarshal(t *testing.T) {
+	good := (&User{Subject: "s", Method: MethodOIDC, claims: []byte("{}")}).marshal()
+	for i := 0; i <= len(good); i++ {
+		b := good[:i]
+		_, ok := checkUserRecord(b)
+		_, err := unmarshalUser(b)
+		if ok != (err == nil) {
+			t.Errorf("record cut at %d: checkUserRecord ok=%v, unmarshalUser err=%v", i, ok, err)
+		}
+	}
+	if oidc, ok := checkUserRecord(good); !oidc || !ok {
+		t.Errorf("checkUserRecord(OIDC record) = %v, %v", oidc, ok)
+	}
+	phone := (&User{Subject: "+1", Method: MethodPhone}).marshal()
+	if oidc, ok := checkUserRecord(phone); oidc || !ok {
+		t.Errorf("checkUserRecord(phone record) = %v, %v", oidc, ok)
+	}
 }

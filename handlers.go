@@ -622,9 +622,9 @@ func (a *Auth) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow st
 func redirect(w http.ResponseWriter, target string, status int) {
 	h := w.Header()
 	h.Set("Location", target)
-	h.Set("Referrer-Policy", "no-referrer")
-	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", "no-store")
+	setShared(h, "Referrer-Policy", valueNoReferrer)
+	if _, ok := h["Cache-Control"]; !ok {
+		setShared(h, "Cache-Control", valueNoStore)
 	}
 	w.WriteHeader(status)
 }

@@ -36,6 +36,7 @@ type Auth struct {
 	// formActions are the origins, besides this site, that a form's
 	// response may redirect to: the provider's end-session endpoint.
 	formActions []string
+	csp         string                  // Content-Security-Policy of latch's pages
 	routes      map[string]http.Handler // by path, without the session middleware
 	routeList   []Route
 
@@ -131,15 +132,14 @@ func (a *Auth) setUpSessions() {
 	sm := scs.New()
 	sm.Lifetime = c.SessionLifetime
 	sm.Codec = Codec{}
-	sm.HashTokenInStore = true
-	store := c.SessionStore
-	if store == nil {
-		store = newMemorySessions(c.MaxSessions, c.Now)
+	store := sessionStore{inner: c.SessionStore, now: c.Now, hash: true}
+	if store.inner == nil {
+		store.inner, store.hash = newMemorySessions(c.MaxSessions, c.Now), false
 	}
 	if c.IdleTimeout > 0 {
 		a.idle = c.IdleTimeout
 		a.touchEvery = max(c.IdleTimeout/10, time.Second)
-		store = idleStore{Store: store, idle: c.IdleTimeout, now: c.Now}
+		store.idle = c.IdleTimeout
 	}
 	sm.Store = store
 	sm.Cookie.HttpOnly = true
@@ -177,6 +177,7 @@ func (a *Auth) setUpForms() {
 			a.formActions = append(a.formActions, origin)
 		}
 	}
+	a.csp = a.pages.ContentSecurityPolicy(a.formActions...)
 }
 
 func originOf(raw string) string {

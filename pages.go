@@ -73,12 +73,12 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, p page) 
 func (a *Auth) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, languages []templates.Language, fields any) {
 	loc := a.locale(r)
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", a.pages.ContentSecurityPolicy(a.formActions...))
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
+	setShared(h, "Content-Type", valueHTML)
+	h.Set("Content-Security-Policy", a.csp)
+	setShared(h, "X-Frame-Options", valueDeny)
+	setShared(h, "X-Content-Type-Options", valueNoSniff)
+	setShared(h, "Referrer-Policy", valueNoReferrer)
+	setShared(h, "Cache-Control", valueNoStore)
 
 	var body strings.Builder
 	if err := a.pages.Render(&body, name, loc, languages, fields); err != nil {
@@ -123,15 +123,23 @@ func (a *Auth) languageLinks(r *http.Request, current string, keep ...string) []
 // writeJSONError writes a small JSON error body, never a stack or an
 // internal error text.
 func writeJSONError(w http.ResponseWriter, status int, code, message string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
+	body, _ := json.Marshal(struct {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 	}{code, message})
+	writeJSONBody(w, status, append(body, '\n'))
+}
+
+// unauthenticatedBody is the body of every 401, made once.
+var unauthenticatedBody = []byte(`{"error":"unauthenticated","message":"sign-in required"}` + "\n")
+
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	setShared(h, "Content-Type", valueJSON)
+	setShared(h, "Cache-Control", valueNoStore)
+	setShared(h, "X-Content-Type-Options", valueNoSniff)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // acceptsHTML reports whether r is a browser navigation or form post that

@@ -19,10 +19,14 @@ import (
 )
 
 // codeSender records the codes it is asked to send, and fails on demand.
+// It keeps the last message per number, so its memory stays bounded in
+// the soak test.
 type codeSender struct {
-	mu   sync.Mutex
-	msgs []otp.Message
-	fail error
+	mu      sync.Mutex
+	lastMsg *otp.Message
+	byPhone map[string]otp.Message
+	sent    int
+	fail    error
 }
 
 func (s *codeSender) Send(ctx context.Context, m otp.Message) error {
@@ -31,7 +35,12 @@ func (s *codeSender) Send(ctx context.Context, m otp.Message) error {
 	if s.fail != nil {
 		return s.fail
 	}
-	s.msgs = append(s.msgs, m)
+	if s.byPhone == nil {
+		s.byPhone = map[string]otp.Message{}
+	}
+	s.byPhone[m.Phone] = m
+	s.lastMsg = &m
+	s.sent++
 	return nil
 }
 
@@ -39,16 +48,23 @@ func (s *codeSender) last(t *testing.T) otp.Message {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.msgs) == 0 {
+	if s.lastMsg == nil {
 		t.Fatal("no code was sent")
 	}
-	return s.msgs[len(s.msgs)-1]
+	return *s.lastMsg
+}
+
+// codeFor returns the last code sent to an E.164 number.
+func (s *codeSender) codeFor(phone string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byPhone[phone].Code
 }
 
 func (s *codeSender) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.msgs)
+	return s.sent
 }
 
 // phoneSite is a site with phone sign-in, and OpenID Connect unless

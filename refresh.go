@@ -43,8 +43,9 @@ var errGrantRevoked = errors.New("latch: the provider no longer honours this sig
 type refresher struct {
 	group singleflight.Group
 
-	mu      sync.Mutex
-	results map[string]refreshResult
+	mu        sync.Mutex
+	results   map[string]refreshResult
+	lastSweep time.Time
 }
 
 type refreshResult struct {
@@ -69,7 +70,10 @@ func (f *refresher) remember(key string, r refreshResult, now time.Time) {
 	if f.results == nil {
 		f.results = map[string]refreshResult{}
 	}
-	if len(f.results) >= maxRefreshResults {
+	// Outcomes hold tokens, so expired ones are dropped at least once per
+	// refreshResultTTL rather than left until the map is full.
+	if len(f.results) >= maxRefreshResults || now.Sub(f.lastSweep) >= refreshResultTTL {
+		f.lastSweep = now
 		for k, old := range f.results {
 			if now.After(old.expires) {
 				delete(f.results, k)
@@ -84,14 +88,20 @@ func (f *refresher) remember(key string, r refreshResult, now time.Time) {
 
 // needsRefresh reports whether t should be refreshed now.
 func (a *Auth) needsRefresh(t *Tokens) bool {
-	if t == nil || t.refreshToken == "" || t.Expiry.IsZero() {
+	return t != nil && a.dueForRefresh(t.Expiry, t.obtained, t.refreshToken != "")
+}
+
+// dueForRefresh reports whether tokens with this expiry, issued at
+// obtained, should be refreshed now.
+func (a *Auth) dueForRefresh(expiry, obtained time.Time, refreshable bool) bool {
+	if !refreshable || expiry.IsZero() {
 		return false
 	}
 	margin := refreshMargin
-	if life := t.Expiry.Sub(t.obtained); life > 0 && life < 2*margin {
+	if life := expiry.Sub(obtained); life > 0 && life < 2*margin {
 		margin = life / 2
 	}
-	return !a.cfg.Now().Before(t.Expiry.Add(-margin))
+	return !a.cfg.Now().Before(expiry.Add(-margin))
 }
 
 // refreshIfNeeded refreshes the request's tokens when they are about to
@@ -99,9 +109,15 @@ func (a *Auth) needsRefresh(t *Tokens) bool {
 // the provider revoked. A passing failure is logged and the request goes
 // on with the old tokens: the session, not the access token, is what
 // signs the user in.
-func (a *Auth) refreshIfNeeded(r *http.Request, u *User) error {
+func (a *Auth) refreshIfNeeded(r *http.Request) error {
 	ctx := r.Context()
 	st := stateFrom(ctx)
+	// Most requests need no refresh: read the times without decoding.
+	if raw, _ := a.sm.Get(ctx, keyTokens).([]byte); raw != nil {
+		if expiry, obtained, refreshable, ok := tokenTimes(raw); ok && !a.dueForRefresh(expiry, obtained, refreshable) {
+			return nil
+		}
+	}
 	t, err := st.tokens(ctx)
 	if err != nil {
 		a.log.WarnContext(ctx, "latch: unreadable token record", "error", err)
@@ -109,6 +125,10 @@ func (a *Auth) refreshIfNeeded(r *http.Request, u *User) error {
 	}
 	if !a.needsRefresh(t) {
 		return nil
+	}
+	u, err := st.user(ctx)
+	if err != nil || u == nil {
+		return ErrNotSignedIn
 	}
 
 	nt, err := a.refreshShared(ctx, u, t)

@@ -47,6 +47,12 @@ func isSafeReturnTo(raw string) bool {
 			return false
 		}
 	}
+	// A value that starts with one "/" has no scheme, host or user
+	// information for any URL parser; without '%' no decoding can change
+	// it. This is the common case, so it costs no allocation.
+	if !strings.Contains(raw, "%") {
+		return true
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return false

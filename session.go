@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,21 @@ func (st *requestState) user(ctx context.Context) (*User, error) {
 	return u, nil
 }
 
+// userRecord returns the encoded user record of the session, or nil when
+// no one is signed in. It does not decode the record.
+func (st *requestState) userRecord(ctx context.Context) []byte {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.userLoaded {
+		if st.u == nil {
+			return nil
+		}
+		return st.u.marshal()
+	}
+	b, _ := st.auth.sm.Get(ctx, keyUser).([]byte)
+	return b
+}
+
 // tokens returns the stored tokens, or nil when there are none.
 func (st *requestState) tokens(ctx context.Context) (*Tokens, error) {
 	st.mu.Lock()
@@ -124,10 +140,7 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 		return
 	}
 
-	var token string
-	if c, err := r.Cookie(a.sm.Cookie.Name); err == nil {
-		token = c.Value
-	}
+	token := cookieValue(r.Header, a.sm.Cookie.Name)
 	loaded, err := a.sm.Load(ctx, token)
 	if err != nil {
 		a.storeFailed(w, r, "load", err)
@@ -137,7 +150,9 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 	// manager has loaded the session already; that middleware saves it.
 	owner := loaded != ctx
 
-	r = r.WithContext(context.WithValue(loaded, stateKey{}, &requestState{auth: a}))
+	// One allocation holds the request's state and its response writer.
+	rs := &requestSession{requestState: requestState{auth: a}}
+	r = r.WithContext(context.WithValue(loaded, stateKey{}, &rs.requestState))
 	if !owner {
 		next.ServeHTTP(w, r)
 		return
@@ -147,12 +162,18 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 		return
 	}
 
-	w.Header().Add("Vary", "Cookie")
-	sw := &sessionWriter{ResponseWriter: w, auth: a, req: r}
-	next.ServeHTTP(sw, r)
-	if !sw.committed {
-		sw.commit()
+	addVary(w.Header(), "Cookie")
+	rs.writer = sessionWriter{ResponseWriter: w, auth: a, req: r}
+	next.ServeHTTP(&rs.writer, r)
+	if !rs.writer.committed {
+		rs.writer.commit()
 	}
+}
+
+// requestSession is what the session middleware allocates per request.
+type requestSession struct {
+	requestState
+	writer sessionWriter
 }
 
 // checkIdle ends a session idle for longer than the idle timeout, and
@@ -277,45 +298,104 @@ func (a *Auth) storeFailed(w http.ResponseWriter, r *http.Request, op string, er
 	a.fail(w, r, http.StatusServiceUnavailable, pageUnavailable)
 }
 
-// idleStore caps the store expiry of each session at the idle timeout, so
-// idle sessions leave the store on their own; the session data keeps its
-// absolute deadline.
-type idleStore struct {
-	scs.Store
-	idle time.Duration
-	now  func() time.Time
+// sessionStore adapts the store of the session manager that latch makes.
+// It caps each session's expiry at the idle timeout, so idle sessions leave
+// the store on their own while the session data keeps its absolute
+// deadline. For a store outside the process it also replaces each token by
+// its SHA-256, so that a leaked copy of the store holds no usable token;
+// the in-memory store keeps tokens as they are, because whoever can read
+// the process's memory can read the sessions too.
+type sessionStore struct {
+	inner scs.Store
+	idle  time.Duration // zero: no cap
+	now   func() time.Time
+	hash  bool
 }
 
-func (s idleStore) cap(expiry time.Time) time.Time {
+func (s sessionStore) key(token string) string {
+	if !s.hash {
+		return token
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s sessionStore) cap(expiry time.Time) time.Time {
+	if s.idle <= 0 {
+		return expiry
+	}
 	if limit := s.now().Add(s.idle); limit.Before(expiry) {
 		return limit
 	}
 	return expiry
 }
 
-func (s idleStore) Commit(token string, b []byte, expiry time.Time) error {
-	return s.Store.Commit(token, b, s.cap(expiry))
+func (s sessionStore) Find(token string) ([]byte, bool, error) {
+	return s.inner.Find(s.key(token))
+}
+
+func (s sessionStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.inner.Commit(s.key(token), b, s.cap(expiry))
+}
+
+func (s sessionStore) Delete(token string) error {
+	return s.inner.Delete(s.key(token))
 }
 
 // FindCtx, CommitCtx and DeleteCtx pass the request context on to stores
 // that take one.
-func (s idleStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	if c, ok := s.Store.(scs.CtxStore); ok {
-		return c.FindCtx(ctx, token)
+func (s sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	if c, ok := s.inner.(scs.CtxStore); ok {
+		return c.FindCtx(ctx, s.key(token))
 	}
-	return s.Store.Find(token)
+	return s.Find(token)
 }
 
-func (s idleStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	if c, ok := s.Store.(scs.CtxStore); ok {
-		return c.CommitCtx(ctx, token, b, s.cap(expiry))
+func (s sessionStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	if c, ok := s.inner.(scs.CtxStore); ok {
+		return c.CommitCtx(ctx, s.key(token), b, s.cap(expiry))
 	}
 	return s.Commit(token, b, expiry)
 }
 
-func (s idleStore) DeleteCtx(ctx context.Context, token string) error {
-	if c, ok := s.Store.(scs.CtxStore); ok {
-		return c.DeleteCtx(ctx, token)
+func (s sessionStore) DeleteCtx(ctx context.Context, token string) error {
+	if c, ok := s.inner.(scs.CtxStore); ok {
+		return c.DeleteCtx(ctx, s.key(token))
 	}
-	return s.Store.Delete(token)
+	return s.Delete(token)
+}
+
+// cookieValue returns the value of the first cookie named name in the
+// request header, as http.Request.Cookie does, without building the list
+// of every cookie.
+func cookieValue(h http.Header, name string) string {
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || strings.TrimSpace(k) != name {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// validCookieValue applies RFC 6265's cookie-octet rule, as net/http does.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' || b == ',' || b == ' ' {
+			return false
+		}
+	}
+	return true
 }

@@ -180,6 +180,45 @@ func unmarshalUser(b []byte) (*User, error) {
 	return u, nil
 }
 
+// checkUserRecord checks the structure of an encoded user record without
+// decoding its strings, and reports whether it is of an OpenID Connect
+// sign-in. It accepts exactly what unmarshalUser accepts.
+func checkUserRecord(b []byte) (oidc, ok bool) {
+	if len(b) == 0 || b[0] != recordVersion {
+		return false, false
+	}
+	r := reader{b: b[1:]}
+	subject := r.bytes()
+	r.bytes() // issuer
+	oidc = string(r.bytes()) == string(MethodOIDC)
+	for range 4 { // name, email, phone, picture
+		r.bytes()
+	}
+	r.byte()
+	r.varint()
+	r.bytes() // claims
+	return oidc, r.err == nil && len(r.b) == 0 && len(subject) > 0
+}
+
+// tokenTimes reads the expiry, the time of issue and whether a refresh
+// token is held from an encoded token record, without decoding its
+// strings.
+func tokenTimes(b []byte) (expiry, obtained time.Time, refreshable, ok bool) {
+	if len(b) == 0 || b[0] != recordVersion {
+		return time.Time{}, time.Time{}, false, false
+	}
+	r := reader{b: b[1:]}
+	for range 4 { // access token, type, ID token, scope
+		r.bytes()
+	}
+	refreshable = len(r.bytes()) > 0
+	if ms := r.varint(); ms != 0 {
+		expiry = time.UnixMilli(ms)
+	}
+	obtained = time.UnixMilli(r.varint())
+	return expiry, obtained, refreshable, r.err == nil && len(r.b) == 0
+}
+
 func (t *Tokens) marshal() []byte {
 	b := make([]byte, 0, 32+len(t.AccessToken)+len(t.TokenType)+len(t.IDToken)+len(t.Scope)+len(t.refreshToken))
 	b = append(b, recordVersion)

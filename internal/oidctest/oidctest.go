@@ -86,10 +86,46 @@ type Provider struct {
 	TokenRequests    int
 	RefreshRequests  int
 	UserInfoRequests int
-	// Authorizations are the query parameters of each authorization
-	// request, and EndSessions those of each end-session request.
+	// Authorizations are the query parameters of the last maxRecorded
+	// authorization requests, and EndSessions those of the last
+	// end-session requests.
 	Authorizations []url.Values
 	EndSessions    []url.Values
+}
+
+// maxRecorded bounds the requests a Provider records, and maxGrants the
+// codes and tokens it remembers, so that a long soak test measures the
+// relying party's memory rather than the provider's.
+const (
+	maxRecorded = 100
+	maxGrants   = 5000
+)
+
+// record appends v to list, keeping the last maxRecorded entries.
+func record(list []url.Values, v url.Values) []url.Values {
+	if len(list) >= maxRecorded {
+		list = append(list[:0], list[len(list)-maxRecorded+1:]...)
+	}
+	return append(list, v)
+}
+
+// forget drops used codes and spent or revoked tokens once the maps are
+// large. Callers hold p.Mu.
+func (p *Provider) forget() {
+	if len(p.codes) > maxGrants {
+		for k, g := range p.codes {
+			if g.used {
+				delete(p.codes, k)
+			}
+		}
+	}
+	if len(p.refresh) > 2*maxGrants {
+		for k, g := range p.refresh {
+			if g.used || *g.revoked || strings.HasPrefix(k, "access:") {
+				delete(p.refresh, k)
+			}
+		}
+	}
 }
 
 // Key is a signing key of the provider.
@@ -257,7 +293,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	p.Mu.Lock()
 	defer p.Mu.Unlock()
 	q := r.URL.Query()
-	p.Authorizations = append(p.Authorizations, q)
+	p.Authorizations = record(p.Authorizations, q)
 	if q.Get("client_id") != p.ClientID || q.Get("response_type") != "code" || q.Get("redirect_uri") == "" {
 		http.Error(w, "invalid authorization request", http.StatusBadRequest)
 		return
@@ -428,6 +464,7 @@ func (p *Provider) issue(w http.ResponseWriter, g *grant, withNonce bool) {
 		idToken = p.sign(header, claims)
 	}
 
+	p.forget()
 	refresh := randomString(32)
 	next := *g
 	next.used = false
@@ -501,7 +538,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	p.Mu.Lock()
 	defer p.Mu.Unlock()
 	q := r.URL.Query()
-	p.EndSessions = append(p.EndSessions, q)
+	p.EndSessions = record(p.EndSessions, q)
 	target := q.Get("post_logout_redirect_uri")
 	if target == "" {
 		fmt.Fprintln(w, "signed out")
