@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/oauth2"
@@ -461,14 +462,21 @@ func (a *Auth) tokensFrom(tok *oauth2.Token, rawID, defaultScope string) *Tokens
 	if scope == "" {
 		scope = defaultScope
 	}
+	// oauth2 computes Expiry with the real clock; latch judges expiry with
+	// Config.Now, so it counts expires_in from there too.
+	now := a.cfg.Now()
+	expiry := tok.Expiry
+	if tok.ExpiresIn > 0 {
+		expiry = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
 	return &Tokens{
 		AccessToken:  tok.AccessToken,
 		TokenType:    tok.Type(),
-		Expiry:       tok.Expiry,
+		Expiry:       expiry,
 		IDToken:      rawID,
 		Scope:        scope,
 		refreshToken: tok.RefreshToken,
-		obtained:     a.cfg.Now(),
+		obtained:     now,
 	}
 }
 

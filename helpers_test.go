@@ -138,6 +138,10 @@ func (s *site) browser() *browser {
 	return &browser{
 		t: s.t,
 		client: &http.Client{
+			// A transport of its own: httptest.Server.Close closes the
+			// idle connections of http.DefaultTransport, which would
+			// break requests of tests running in parallel.
+			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
 			Jar:           jar,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Timeout:       10 * time.Second,

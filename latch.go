@@ -214,10 +214,11 @@ func (a *Auth) Routes() []Route {
 	return slices.Clone(a.routeList)
 }
 
-// Wrap returns a handler that serves latch's routes (Paths.SignIn,
-// Paths.Callback and Paths.SignOut) and passes every other request to next,
-// all inside the session middleware of [Auth.Sessions]. next may be any
-// handler or router; protect its routes with [Auth.RequireAuth].
+// Wrap returns a handler that serves latch's routes (see [Auth.Routes]:
+// sign-in, callback, sign-out and the phone pages) and passes every other
+// request to next, all inside the session middleware of [Auth.Sessions].
+// next may be any handler or router; protect its routes with
+// [Auth.RequireAuth].
 func (a *Auth) Wrap(next http.Handler) http.Handler {
 	return a.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, ok := a.routes[r.URL.Path]; ok {

@@ -96,6 +96,15 @@ func (a *Auth) RequireAuth(next http.Handler, opts ...RequireOption) http.Handle
 	}))
 }
 
+// Require returns [Auth.RequireAuth] with opts as middleware, for routers
+// whose Use or With takes a func(http.Handler) http.Handler, such as chi
+// and gorilla/mux.
+func (a *Auth) Require(opts ...RequireOption) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return a.RequireAuth(next, opts...)
+	}
+}
+
 // Authorize decides whether the request may proceed: it returns the
 // signed-in user, after refreshing an expired access token where it can,
 // or an error: [ErrNotSignedIn], a [*ForbiddenError], [ErrNoSession], or a
