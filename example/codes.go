@@ -30,9 +30,16 @@ func newCodes(s settings, logger *slog.Logger) (*otp.Service, error) {
 		Logger:         logger,
 	}
 
-	if s.otpKey == "" {
+	if s.shared != nil {
+		cfg.Store = s.shared.codes
+	}
+	switch {
+	case s.otpKey == "" && s.shared != nil:
+		// Every instance must compute the same MAC of a code.
+		return nil, fmt.Errorf("LATCH_OTP_KEY is not set: instances that share a store need the same key (64 hex digits, such as the output of openssl rand -hex 32)")
+	case s.otpKey == "":
 		cfg.InsecureDevelopmentKey = true
-	} else {
+	default:
 		key, err := hex.DecodeString(s.otpKey)
 		if err != nil {
 			return nil, fmt.Errorf("LATCH_OTP_KEY is not hex: %w", err)

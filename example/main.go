@@ -20,6 +20,10 @@
 //	TENCENT_SMS_CONFIG    Logto's Tencent SMS connector JSON, or a file holding it
 //	TENCENT_SMS_ENDPOINT  Tencent API URL with scheme (default the real one),
 //	                      such as http://127.0.0.1:9110 for a local stand-in
+//	LATCH_REDIS_URL       keep codes, counters and sessions in Redis, such as
+//	                      redis://127.0.0.1:6379/0, to run several instances
+//	LATCH_POSTGRES_URL    the same in PostgreSQL, such as
+//	                      postgres://user@127.0.0.1/db (tables are created at start)
 package main
 
 import (
@@ -51,6 +55,15 @@ func run(logger *slog.Logger) error {
 	defer stop()
 
 	settings := settingsFromEnv()
+	shared, err := openSharedStore(ctx, settings, logger)
+	if err != nil {
+		return err
+	}
+	if shared != nil {
+		defer shared.close()
+		settings.shared = shared
+		logger.Info("example: codes and sessions are kept in a shared store", "store", shared.name)
+	}
 	auth, err := newAuth(ctx, settings, logger)
 	if err != nil {
 		return err
@@ -90,9 +103,12 @@ type settings struct {
 	otpKey                         string
 	regions                        []string
 	tencentConfig, tencentEndpoint string
+	redisURL, postgresURL          string
 
 	// console receives the codes of the development sender.
 	console io.Writer
+	// shared is the store opened from redisURL or postgresURL, if any.
+	shared *sharedStore
 }
 
 func settingsFromEnv() settings {
@@ -106,6 +122,8 @@ func settingsFromEnv() settings {
 		regions:         strings.Split(envOr("LATCH_PHONE_REGIONS", "CN,US,GB,ES"), ","),
 		tencentConfig:   os.Getenv("TENCENT_SMS_CONFIG"),
 		tencentEndpoint: os.Getenv("TENCENT_SMS_ENDPOINT"),
+		redisURL:        os.Getenv("LATCH_REDIS_URL"),
+		postgresURL:     os.Getenv("LATCH_POSTGRES_URL"),
 		console:         os.Stderr,
 	}
 }
@@ -130,6 +148,9 @@ func newAuth(ctx context.Context, s settings, logger *slog.Logger) (*latch.Auth,
 		Logger:       logger,
 		Pages:        templatesOptions(),
 		Phone:        &latch.PhoneConfig{Codes: codes},
+	}
+	if s.shared != nil {
+		cfg.SessionStore = s.shared.sessions
 	}
 	if s.issuer != "" && isLocalHTTP(s.issuer) {
 		// A provider on this machine, such as the bundled oidc-provider,

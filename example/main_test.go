@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -10,13 +11,17 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkit/latch/internal/oidctest"
 	"github.com/latchkit/latch/otp/tencent/tencenttest"
+	"github.com/latchkit/latch/store/postgres"
+	"github.com/latchkit/latch/store/redis"
 )
 
 // syncBuffer collects the development sender's output.
@@ -180,5 +185,96 @@ func TestIsLocalHTTP(t *testing.T) {
 		if got := isLocalHTTP(raw); got != want {
 			t.Errorf("isLocalHTTP(%q) = %v, want %v", raw, got, want)
 		}
+	}
+}
+
+// sharedStoreFor opens a store of the named kind for the test, isolated
+// from other tests, or skips when its server is not configured.
+func sharedStoreFor(t *testing.T, kind string) *sharedStore {
+	t.Helper()
+	ctx := context.Background()
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	switch kind {
+	case "redis":
+		u := os.Getenv("LATCH_TEST_REDIS_URL")
+		if u == "" {
+			t.Skip("LATCH_TEST_REDIS_URL is not set: set it to a Redis URL such as redis://127.0.0.1:6379/15, or run .ci/run")
+		}
+		rs, err := redis.New(ctx, redis.Options{URL: u, KeyPrefix: "latch-example-" + suffix + ":"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		return &sharedStore{name: kind, codes: rs, sessions: rs.Sessions(), close: rs.Close}
+	case "postgres":
+		u := os.Getenv("LATCH_TEST_POSTGRES_URL")
+		if u == "" {
+			t.Skip("LATCH_TEST_POSTGRES_URL is not set: set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable, or run .ci/run")
+		}
+		schema := "latch_example_" + suffix
+		ps, err := postgres.New(ctx, postgres.Options{URL: u, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ps.Pool().Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			ps.Close()
+		})
+		if err := ps.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return &sharedStore{name: kind, codes: ps, sessions: ps.Sessions(), close: func() error { ps.Close(); return nil }}
+	}
+	t.Fatalf("unknown store %q", kind)
+	return nil
+}
+
+func TestExampleSharedStore(t *testing.T) {
+	for _, kind := range []string{"redis", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			shared := sharedStoreFor(t, kind)
+			console := &syncBuffer{}
+			s := settings{console: console, shared: shared, otpKey: strings.Repeat("ab", 32)}
+			one, two := startExample(t, s), startExample(t, s)
+
+			// The code is sent by one instance and verified by the other,
+			// with the session cookie carried over as a load balancer would.
+			code, page := one.do("POST", "/sign-in/phone", url.Values{"action": {"send"}, "phone": {"13800138000"}, "country": {"CN"}, "return_to": {"/dashboard"}})
+			m := flowField.FindStringSubmatch(page)
+			if code != http.StatusOK || m == nil {
+				t.Fatalf("sending the code on instance one: status %d: %.300s", code, page)
+			}
+			u1, _ := url.Parse(one.srv.URL)
+			u2, _ := url.Parse(two.srv.URL)
+			two.browser.Jar.SetCookies(u2, one.browser.Jar.Cookies(u1))
+			sent := regexp.MustCompile(`code (\d{6}) for \+8613800138000`).FindStringSubmatch(console.String())
+			if sent == nil {
+				t.Fatalf("no code in the console output")
+			}
+			if _, body := two.do("POST", "/sign-in/phone", url.Values{"action": {"verify"}, "flow": {m[1]}, "code": {sent[1]}}); !strings.Contains(body, "(phone)") {
+				t.Errorf("verifying on instance two: %.300s", body)
+			}
+			one.browser.Jar.SetCookies(u1, two.browser.Jar.Cookies(u2))
+			if _, body := one.do("GET", "/dashboard", nil); !strings.Contains(body, "(phone)") {
+				t.Errorf("the session made on instance two is not valid on instance one: %.300s", body)
+			}
+		})
+	}
+}
+
+func TestExampleSharedStoreSettings(t *testing.T) {
+	ctx := context.Background()
+	if _, err := openSharedStore(ctx, settings{redisURL: "redis://x", postgresURL: "postgres://x"}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("both store URLs set: no error")
+	}
+	if _, err := openSharedStore(ctx, settings{redisURL: "redis://127.0.0.1:1/0"}, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "LATCH_REDIS_URL") {
+		t.Errorf("unreachable Redis = %v, want an error naming LATCH_REDIS_URL", err)
+	}
+	if s, err := openSharedStore(ctx, settings{}, slog.New(slog.DiscardHandler)); s != nil || err != nil {
+		t.Errorf("no store URL = %v, %v; want nil, nil", s, err)
+	}
+	s := settings{shared: &sharedStore{}, regions: []string{"CN"}, console: io.Discard}
+	if _, err := newCodes(s, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "LATCH_OTP_KEY") {
+		t.Errorf("shared store without LATCH_OTP_KEY = %v, want an error naming it", err)
 	}
 }
