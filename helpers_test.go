@@ -125,6 +125,13 @@ func newSiteFor(t *testing.T, idp *oidctest.Provider, edit func(*Config)) *site 
 	return s
 }
 
+// testTransport is the transport of every test browser. It is not
+// http.DefaultTransport, whose idle connections httptest.Server.Close
+// closes, breaking requests of tests running in parallel; and it is
+// shared, so that browsers made by the thousand in the soak test reuse
+// connections instead of leaving idle ones behind.
+var testTransport = http.DefaultTransport.(*http.Transport).Clone()
+
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see every step.
 type browser struct {
@@ -138,10 +145,7 @@ func (s *site) browser() *browser {
 	return &browser{
 		t: s.t,
 		client: &http.Client{
-			// A transport of its own: httptest.Server.Close closes the
-			// idle connections of http.DefaultTransport, which would
-			// break requests of tests running in parallel.
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			Transport:     testTransport,
 			Jar:           jar,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Timeout:       10 * time.Second,
