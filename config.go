@@ -136,8 +136,10 @@ type Config struct {
 	Pages templates.Options
 
 	// HTTPClient makes every request to the provider. Nil means a client
-	// with a 10 second timeout. latch caps each response body at 1 MiB
-	// whatever the client.
+	// with a 10 second timeout. Its timeout, or 10 seconds for a client
+	// without one, also bounds each sign-in's exchange with the provider as
+	// a whole, and each token refresh and key set fetch. latch caps each
+	// response body at 1 MiB whatever the client.
 	HTTPClient *http.Client
 
 	// Logger receives sign-in, sign-out and failure events. Nil means

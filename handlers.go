@@ -155,12 +155,13 @@ func (a *Auth) returnTo(q url.Values) string {
 		return a.cfg.Paths.AfterSignIn
 	}
 	target := SafeReturnTo(values[0], "")
-	if target == "" || a.isOwnRoute(pathOf(target)) {
+	if target == "" || a.isOwnRoute(routedPath(target)) {
 		return a.cfg.Paths.AfterSignIn
 	}
 	return target
 }
 
+// pathOf returns the path of a target, without its query and fragment.
 func pathOf(target string) string {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		return target[:i]
@@ -168,12 +169,45 @@ func pathOf(target string) string {
 	return target
 }
 
+// routedPath returns the path that net/http routes a request for target
+// by: its path, percent-decoded once, so that "/sign%2Dout" counts as
+// latch's "/sign-out".
+func routedPath(target string) string {
+	p := pathOf(target)
+	if decoded, err := url.PathUnescape(p); err == nil {
+		return decoded
+	}
+	return p
+}
+
+// redirectLocal redirects to target, a return-to value that latch checked
+// when it received it, after checking it again: the value may have come
+// back from a session store that someone else can write to.
+func (a *Auth) redirectLocal(w http.ResponseWriter, target string, status int) {
+	redirect(w, SafeReturnTo(target, a.cfg.Paths.AfterSignIn), status)
+}
+
+// selfPath returns the escaped path of r, for a link or redirect back to
+// the page that r requested, or Paths.AfterSignIn when a browser would
+// read that path as another site, as it would "//host/x".
+func (a *Auth) selfPath(r *http.Request) string {
+	if p := r.URL.EscapedPath(); isSafeReturnTo(p) {
+		return p
+	}
+	return a.cfg.Paths.AfterSignIn
+}
+
 // fromQuery fills the options that the route did not fix from the query,
 // rejecting invalid or repeated values.
 func (o *signInOptions) fromQuery(q url.Values) error {
+	// Every value is checked before use, so that the errors below, which
+	// are logged, quote at most maxHintLen characters of input.
 	for _, k := range []string{"first_screen", "prompt", "login_hint", "identifier", "interaction_mode"} {
 		if len(q[k]) > 1 {
 			return fmt.Errorf("query parameter %s is repeated", k)
+		}
+		if v := q.Get(k); len(v) > maxHintLen || !isPrintable(v) {
+			return fmt.Errorf("query parameter %s is too long or has control characters", k)
 		}
 	}
 	if o.firstScreen == "" {
@@ -186,11 +220,6 @@ func (o *signInOptions) fromQuery(q url.Values) error {
 	}
 	if o.prompt == "" {
 		o.prompt = q.Get("prompt")
-	}
-	for _, k := range []string{"login_hint", "identifier"} {
-		if v := q.Get(k); len(v) > maxHintLen || !isPrintable(v) {
-			return fmt.Errorf("query parameter %s is too long or has control characters", k)
-		}
 	}
 	for _, id := range strings.Fields(q.Get("identifier")) {
 		if id != "username" && id != "email" && id != "phone" {
@@ -271,6 +300,15 @@ type callbackParams struct {
 // maxCallbackParam bounds each authorization response parameter.
 const maxCallbackParam = 4096
 
+// maxLoggedParam bounds the error codes from the provider that are logged.
+// RFC 6749 error codes are short words; anything longer is cut, so that a
+// forged response cannot write kilobytes into the log.
+const maxLoggedParam = 64
+
+// maxLoggedInput bounds the request paths and headers that are logged, for
+// the same reason.
+const maxLoggedInput = 256
+
 var errMalformedCallback = errors.New("latch: malformed authorization response")
 
 // parseCallbackQuery parses an authorization response. A repeated
@@ -331,7 +369,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.State == "" {
-		a.log.WarnContext(ctx, "latch: sign-in failed", "reason", "authorization response without state", "provider_error", p.Error)
+		a.log.WarnContext(ctx, "latch: sign-in failed", "reason", "authorization response without state", "provider_error", truncate(p.Error, maxLoggedParam))
 		a.fail(w, r, http.StatusBadRequest, pageExpired)
 		return
 	}
@@ -349,13 +387,15 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if p.Error != "" {
-		a.providerRefused(w, r, p)
+	// RFC 9207 section 2.4 applies to error responses too: an error from
+	// another provider must not pass for this provider's refusal.
+	if reason := a.checkIss(p.Iss); reason != "" {
+		a.log.WarnContext(ctx, "latch: sign-in failed", "reason", reason, "provider_error", truncate(p.Error, maxLoggedParam))
+		a.fail(w, r, http.StatusBadRequest, pageRejected)
 		return
 	}
-	if reason := a.checkIss(p.Iss); reason != "" {
-		a.log.WarnContext(ctx, "latch: sign-in failed", "reason", reason)
-		a.fail(w, r, http.StatusBadRequest, pageRejected)
+	if p.Error != "" {
+		a.providerRefused(w, r, p)
 		return
 	}
 	if p.Code == "" {
@@ -375,8 +415,8 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.markCompleted(ctx, p.State, attempt.ReturnTo)
-	a.log.InfoContext(ctx, "latch: signed in", "method", string(u.Method), "subject", u.Subject, "issuer", u.Issuer, "session", sessionID(a.sm.Token(ctx)))
-	redirect(w, attempt.ReturnTo, http.StatusFound)
+	a.log.InfoContext(ctx, "latch: signed in", "method", string(u.Method), "subject", logSubject(u), "issuer", u.Issuer, "session", sessionID(a.sm.Token(ctx)))
+	a.redirectLocal(w, attempt.ReturnTo, http.StatusFound)
 }
 
 // unknownState responds to a callback whose state matches no attempt. A
@@ -386,7 +426,7 @@ func (a *Auth) unknownState(w http.ResponseWriter, r *http.Request, state string
 	ctx := r.Context()
 	if u, _ := UserFrom(ctx); u != nil {
 		if target, ok := a.completedReturnTo(ctx, state); ok {
-			redirect(w, target, http.StatusFound)
+			a.redirectLocal(w, target, http.StatusFound)
 			return
 		}
 	}
@@ -397,7 +437,7 @@ func (a *Auth) unknownState(w http.ResponseWriter, r *http.Request, state string
 // providerRefused responds to an error response from the provider
 // (RFC 6749 section 4.1.2.1).
 func (a *Auth) providerRefused(w http.ResponseWriter, r *http.Request, p callbackParams) {
-	a.log.InfoContext(r.Context(), "latch: sign-in failed", "reason", "provider returned an error", "provider_error", p.Error, "description", truncate(p.ErrorDescription, 200))
+	a.log.InfoContext(r.Context(), "latch: sign-in failed", "reason", "provider returned an error", "provider_error", truncate(p.Error, maxLoggedParam), "description", truncate(p.ErrorDescription, 200))
 	switch p.Error {
 	case "access_denied":
 		a.fail(w, r, http.StatusForbidden, pageCancelled)
@@ -415,7 +455,7 @@ func (a *Auth) providerRefused(w http.ResponseWriter, r *http.Request, p callbac
 func (a *Auth) checkIss(iss string) string {
 	switch {
 	case iss != "" && iss != a.cfg.Issuer:
-		return fmt.Sprintf("authorization response iss %q is not the configured issuer", iss)
+		return fmt.Sprintf("authorization response iss %q is not the configured issuer", truncate(iss, maxLoggedInput))
 	case iss == "" && a.oidc.meta.IssParameterSupported:
 		return "authorization response lacks the iss parameter that the provider advertises"
 	}
@@ -424,11 +464,22 @@ func (a *Auth) checkIss(iss string) string {
 
 // redeem exchanges the code and verifies the result. On failure it
 // returns the status and page to show.
+//
+// providerTimeout bounds the whole exchange, key set refetch and UserInfo
+// request included, so a provider that responds to each request just
+// within the HTTP client's timeout cannot hold the callback several times
+// that long.
 func (a *Auth) redeem(ctx context.Context, code string, attempt pendingSignIn) (*User, *Tokens, int, page, error) {
+	ctx, cancel := context.WithTimeout(ctx, providerTimeout(a.oidc.client))
+	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, a.oidc.client)
 	tok, err := a.oidc.oauth.Exchange(ctx, code, oauth2.VerifierOption(attempt.Verifier))
 	if err != nil {
-		return nil, nil, http.StatusBadGateway, pageProvider, fmt.Errorf("code exchange failed: %s", safeError(err))
+		status, pg := http.StatusBadGateway, pageProvider
+		if isTimeout(err) {
+			status, pg = http.StatusGatewayTimeout, pageTimeout
+		}
+		return nil, nil, status, pg, fmt.Errorf("code exchange failed: %s", safeError(err))
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
@@ -436,6 +487,11 @@ func (a *Auth) redeem(ctx context.Context, code string, attempt pendingSignIn) (
 	}
 	idt, claims, err := a.verifyIDToken(ctx, rawID, idTokenCheck{nonce: attempt.Nonce})
 	if err != nil {
+		// go-oidc (v3.21) flattens the key set's error into text, so the
+		// context tells whether the key set refetch ran out of time.
+		if isTimeout(err) || ctx.Err() != nil {
+			return nil, nil, http.StatusGatewayTimeout, pageTimeout, fmt.Errorf("id token not verified: %w", err)
+		}
 		return nil, nil, http.StatusBadGateway, pageRejected, fmt.Errorf("id token rejected: %w", err)
 	}
 	if idt.AccessTokenHash != "" {
@@ -535,7 +591,7 @@ func (a *Auth) awaitDuplicate(w http.ResponseWriter, r *http.Request, state stri
 			target = p.ReturnTo
 		}
 	}
-	redirect(w, target, http.StatusFound)
+	a.redirectLocal(w, target, http.StatusFound)
 }
 
 // SignOutHandler returns the sign-out handler. [Auth.Wrap] serves it at
@@ -575,7 +631,7 @@ func (a *Auth) signOut(w http.ResponseWriter, r *http.Request) {
 		if lang := r.URL.Query().Get("lang"); lang != "" {
 			fields.Action += "?" + url.Values{"lang": {lang}}.Encode()
 		}
-		a.renderPage(w, r, http.StatusOK, "sign-out.html", a.languageLinks(r, loc.Tag), fields)
+		a.renderPage(w, r, http.StatusOK, "sign-out.html", a.languageLinks(r, loc.Tag, nil), fields)
 	case http.MethodPost:
 		target := a.cfg.PostSignOutURL
 		if u != nil {
@@ -587,7 +643,7 @@ func (a *Auth) signOut(w http.ResponseWriter, r *http.Request) {
 			if st := stateFrom(ctx); st != nil {
 				st.setSignedIn(nil, nil)
 			}
-			a.log.InfoContext(ctx, "latch: signed out", "method", string(u.Method), "subject", u.Subject)
+			a.log.InfoContext(ctx, "latch: signed out", "method", string(u.Method), "subject", logSubject(u))
 			if u.Method == MethodOIDC && t != nil {
 				target = a.endSessionURL(t.IDToken)
 			}

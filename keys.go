@@ -48,9 +48,12 @@ type keyFetch struct {
 	err  error
 }
 
-// VerifySignature implements go-oidc's KeySet.
+// VerifySignature implements go-oidc's KeySet. It accepts the JWS Compact
+// Serialization only: RFC 7519 section 7.2 requires it of a JWT, and the
+// JSON serialization would let unprotected header parameters, which no
+// signature covers, choose the key.
 func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, k.algs)
+	jws, err := jose.ParseSignedCompact(raw, k.algs)
 	if err != nil {
 		return nil, fmt.Errorf("latch: malformed id token: %w", err)
 	}
@@ -132,7 +135,7 @@ func (k *keySet) fetchShared(ctx context.Context) ([]jose.JSONWebKey, error) {
 		f = &keyFetch{done: make(chan struct{})}
 		k.inflight = f
 		// The fetch outlives a cancelled caller, because others may wait
-		// for it; the HTTP client's timeout bounds it.
+		// for it; providerTimeout bounds it.
 		go k.fetch(context.WithoutCancel(ctx), f)
 	}
 	k.mu.Unlock()
@@ -146,7 +149,9 @@ func (k *keySet) fetchShared(ctx context.Context) ([]jose.JSONWebKey, error) {
 }
 
 func (k *keySet) fetch(ctx context.Context, f *keyFetch) {
+	ctx, cancel := context.WithTimeout(ctx, providerTimeout(k.client))
 	keys, err := k.download(ctx)
+	cancel()
 
 	k.mu.Lock()
 	k.fetchedAt = k.now()

@@ -164,7 +164,8 @@ func (a *Auth) setUpForms() {
 	// origin; BaseURL is a bare origin, so this cannot fail.
 	_ = a.cop.AddTrustedOrigin(a.cfg.BaseURL)
 	a.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.log.WarnContext(r.Context(), "latch: cross-site form post blocked", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		a.log.WarnContext(r.Context(), "latch: cross-site form post blocked", "path", truncate(r.URL.Path, maxLoggedInput),
+			"origin", truncate(r.Header.Get("Origin"), maxLoggedInput), "sec_fetch_site", truncate(r.Header.Get("Sec-Fetch-Site"), maxLoggedInput))
 		a.fail(w, r, http.StatusForbidden, pageCrossSite)
 	}))
 

@@ -231,10 +231,10 @@ func (a *Auth) Deny(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeJSONBody(w, http.StatusUnauthorized, unauthenticatedBody)
 	case errors.Is(err, ErrForbidden):
-		a.log.InfoContext(r.Context(), "latch: access denied", "path", r.URL.Path, "reason", err.Error())
+		a.log.InfoContext(r.Context(), "latch: access denied", "path", truncate(r.URL.Path, maxLoggedInput), "reason", err.Error())
 		a.fail(w, r, http.StatusForbidden, pageForbidden)
 	case errors.Is(err, ErrNoSession):
-		a.log.ErrorContext(r.Context(), "latch: misconfigured route", "path", r.URL.Path, "error", err)
+		a.log.ErrorContext(r.Context(), "latch: misconfigured route", "path", truncate(r.URL.Path, maxLoggedInput), "error", err)
 		a.fail(w, r, http.StatusInternalServerError, pageUnavailable)
 	default:
 		a.storeFailed(w, r, "read", err)

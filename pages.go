@@ -27,6 +27,7 @@ var (
 	pageExpired     = page{"sign_in_expired", "error.expired.title", "error.expired.message", "action.sign_in_again", signInTarget}
 	pageCancelled   = page{"access_denied", "error.cancelled.title", "error.cancelled.message", "action.try_again", signInTarget}
 	pageProvider    = page{"provider_error", "error.provider.title", "error.provider.message", "action.try_again", signInTarget}
+	pageTimeout     = page{"provider_timeout", "error.timeout.title", "error.timeout.message", "action.try_again", signInTarget}
 	pageRejected    = page{"invalid_response", "error.rejected.title", "error.rejected.message", "action.sign_in_again", signInTarget}
 	pageBadRequest  = page{"invalid_request", "error.bad_request.title", "error.bad_request.message", "action.home", homeTarget}
 	pageForbidden   = page{"forbidden", "error.forbidden.title", "error.forbidden.message", "action.home", homeTarget}
@@ -59,7 +60,9 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, p page) 
 	}
 	fields := messageFields{Title: p.title, Message: p.message, Alert: status >= 400}
 	if p.link != "" {
-		target := r.URL.RequestURI()
+		// A link back to the request itself, as "Try again" is, must not
+		// lead off the site for a request such as GET //host/x.
+		target := SafeReturnTo(r.URL.RequestURI(), a.cfg.Paths.AfterSignIn)
 		if p.target != nil {
 			target = p.target(a)
 		}
@@ -98,24 +101,22 @@ func (a *Auth) locale(r *http.Request) *templates.Locale {
 	return a.pages.Locale(r.Header.Get("Accept-Language"), r.URL.Query().Get("lang"))
 }
 
-// languageLinks returns links to the page at path in every other
-// language, keeping only the query parameters in keep.
-func (a *Auth) languageLinks(r *http.Request, current string, keep ...string) []templates.Language {
+// languageLinks returns links to the page that r requested in every other
+// language, with the query parameters in keep, which the caller has
+// checked, and nothing else from the request's query.
+func (a *Auth) languageLinks(r *http.Request, current string, keep url.Values) []templates.Language {
 	tags, names := a.pages.Languages()
 	links := make([]templates.Language, 0, len(tags))
-	q := r.URL.Query()
 	for i, tag := range tags {
 		if tag == current {
 			continue
 		}
 		v := url.Values{}
-		for _, k := range keep {
-			if s := q.Get(k); s != "" {
-				v.Set(k, s)
-			}
+		for k, vs := range keep {
+			v[k] = vs
 		}
 		v.Set("lang", tag)
-		links = append(links, templates.Language{Tag: tag, Name: names[i], URL: r.URL.Path + "?" + v.Encode()})
+		links = append(links, templates.Language{Tag: tag, Name: names[i], URL: a.selfPath(r) + "?" + v.Encode()})
 	}
 	return links
 }

@@ -129,6 +129,12 @@ func phoneKey(purpose otp.Purpose) string { return "latch.phone." + string(purpo
 
 func (a *Auth) loadPendingPhone(ctx context.Context, purpose otp.Purpose) (pendingPhone, bool) {
 	b, _ := a.sm.Get(ctx, phoneKey(purpose)).([]byte)
+	return decodePendingPhone(b, purpose)
+}
+
+// decodePendingPhone decodes the record that encodePendingPhone makes, and
+// reports false for a corrupt record or one of another purpose.
+func decodePendingPhone(b []byte, purpose otp.Purpose) (pendingPhone, bool) {
 	if len(b) == 0 || b[0] != recordVersion {
 		return pendingPhone{}, false
 	}
@@ -149,13 +155,16 @@ func (a *Auth) loadPendingPhone(ctx context.Context, purpose otp.Purpose) (pendi
 }
 
 func (a *Auth) savePendingPhone(ctx context.Context, p pendingPhone) {
+	a.sm.Put(ctx, phoneKey(p.Purpose), encodePendingPhone(p))
+}
+
+func encodePendingPhone(p pendingPhone) []byte {
 	b := []byte{recordVersion}
 	for _, s := range []string{p.Flow, string(p.Purpose), p.Phone, p.Region, p.ReturnTo} {
 		b = appendBytes(b, s)
 	}
 	b = binary.AppendVarint(b, p.ResendAt.Unix())
-	b = binary.AppendVarint(b, p.Expires.Unix())
-	a.sm.Put(ctx, phoneKey(p.Purpose), b)
+	return binary.AppendVarint(b, p.Expires.Unix())
 }
 
 // signInPhone signs in the owner of a verified phone, as the application's

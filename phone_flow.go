@@ -169,11 +169,12 @@ func (f *phoneFlow) signIn(v VerifiedPhone, returnTo string) {
 	}
 	f.a.log.InfoContext(ctx, "latch: signed in", "method", string(MethodPhone), "subject", logSubject(u),
 		"phone", otp.MaskPhone(v.Phone), "purpose", string(v.Purpose), "session", sessionID(f.a.sm.Token(ctx)))
-	redirect(f.w, returnTo, http.StatusSeeOther)
+	f.a.redirectLocal(f.w, returnTo, http.StatusSeeOther)
 }
 
 // logSubject returns the subject for a log line, masked when it is the
-// phone number itself.
+// phone number itself, as it is by default after a phone sign-in. Every
+// log line that names a user goes through it.
 func logSubject(u *User) string {
 	if u.Subject == u.Phone {
 		return otp.MaskPhone(u.Subject)
@@ -208,7 +209,7 @@ func (f *phoneFlow) resend() {
 func (f *phoneFlow) restart() {
 	p, _ := f.a.loadPendingPhone(f.ctx(), f.purpose)
 	f.a.sm.Remove(f.ctx(), phoneKey(f.purpose))
-	redirect(f.w, f.withLang(f.a.phonePagePath(f.r.URL.Path, p.ReturnTo)), http.StatusSeeOther)
+	redirect(f.w, f.withLang(f.a.phonePagePath(f.a.selfPath(f.r), p.ReturnTo)), http.StatusSeeOther)
 }
 
 // pending returns the flow's pending phone and checks that the submitted
@@ -239,7 +240,7 @@ func (f *phoneFlow) codeURL(again bool) string {
 	if lang := f.r.URL.Query().Get("lang"); lang != "" {
 		v.Set("lang", lang)
 	}
-	return f.r.URL.Path + "?" + v.Encode()
+	return f.a.selfPath(f.r) + "?" + v.Encode()
 }
 
 // withLang adds the request's lang parameter to target.

@@ -62,7 +62,7 @@ func (f *phoneFlow) renderNumber(status int, st numberState) {
 	a := f.a
 	fields := numberFields{
 		Title:    "phone.title",
-		Action:   f.withLang(f.r.URL.Path),
+		Action:   f.withLang(a.selfPath(f.r)),
 		ReturnTo: st.ReturnTo,
 		Number:   st.Number,
 		Error:    st.Error,
@@ -96,7 +96,11 @@ func (f *phoneFlow) renderNumber(status int, st numberState) {
 	}
 	var langs []templates.Language
 	if f.r.Method == http.MethodGet {
-		langs = a.languageLinks(f.r, f.loc.Tag, "return_to")
+		var keep url.Values
+		if fields.ReturnTo != a.cfg.Paths.AfterSignIn {
+			keep = url.Values{"return_to": {fields.ReturnTo}}
+		}
+		langs = a.languageLinks(f.r, f.loc.Tag, keep)
 	}
 	a.renderPage(f.w, f.r, status, "phone.html", langs, fields)
 }
@@ -105,7 +109,7 @@ func (f *phoneFlow) renderCode(status int, p pendingPhone, errMsg, notice string
 	a := f.a
 	n := a.phone.Codes.CodeLength()
 	fields := codeFields{
-		Action: f.withLang(f.r.URL.Path),
+		Action: f.withLang(a.selfPath(f.r)),
 		Flow:   p.Flow,
 		SentTo: f.loc.T("code.sent_to", n, formatPhone(p.Phone)),
 		Hint:   f.loc.T("code.hint", n),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -60,6 +61,9 @@ type oidcClient struct {
 	verifier *oidc.IDTokenVerifier
 	keys     *keySet
 	client   *http.Client
+	// userInfoClient is client with the bodies of error responses
+	// dropped; see dropErrorBodies.
+	userInfoClient *http.Client
 }
 
 // discover fetches the provider's discovery document and key set and
@@ -118,9 +122,10 @@ func discover(ctx context.Context, c *Config) (*oidcClient, error) {
 			RedirectURL:  c.BaseURL + c.Paths.Callback,
 			Scopes:       scopes,
 		},
-		verifier: verifier,
-		keys:     keys,
-		client:   client,
+		verifier:       verifier,
+		keys:           keys,
+		client:         client,
+		userInfoClient: withoutErrorBodies(client),
 	}, nil
 }
 
@@ -211,6 +216,29 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = &limitedBody{ReadCloser: resp.Body, left: maxProviderBody}
+	return resp, nil
+}
+
+// withoutErrorBodies returns a copy of client that empties the body of
+// every response outside 2xx. go-oidc (v3.21) puts the body of a failed
+// UserInfo response into its error, and an endpoint that echoes the
+// request would put the access token into latch's log.
+func withoutErrorBodies(client *http.Client) *http.Client {
+	c := *client
+	c.Transport = dropErrorBodies{c.Transport}
+	return &c
+}
+
+type dropErrorBodies struct{ base http.RoundTripper }
+
+func (t dropErrorBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || (resp.StatusCode >= 200 && resp.StatusCode < 300) {
+		return resp, err
+	}
+	resp.Body.Close()
+	resp.Body = http.NoBody
+	resp.ContentLength = 0
 	return resp, nil
 }
 
@@ -344,10 +372,10 @@ func (a *Auth) userInfoClaims(ctx context.Context, token *oauth2.Token, subject 
 	if a.cfg.SkipUserInfo || a.oidc.meta.UserInfoEndpoint == "" {
 		return nil
 	}
-	ctx = oidc.ClientContext(ctx, a.oidc.client)
+	ctx = oidc.ClientContext(ctx, a.oidc.userInfoClient)
 	info, err := a.oidc.provider.UserInfo(ctx, oauth2.StaticTokenSource(token))
 	if err != nil {
-		a.log.WarnContext(ctx, "latch: userinfo request failed; using ID token claims only", "error", safeError(err))
+		a.log.WarnContext(ctx, "latch: userinfo request failed; using ID token claims only", "error", err.Error())
 		return nil
 	}
 	// OpenID Connect Core 1.0 section 5.3.4: a UserInfo response for
@@ -440,9 +468,27 @@ func safeError(err error) string {
 			status = re.Response.Status
 		}
 		if re.ErrorCode != "" {
-			return fmt.Sprintf("token endpoint: %s: %s", status, re.ErrorCode)
+			return fmt.Sprintf("token endpoint: %s: %q", status, truncate(re.ErrorCode, maxLoggedParam))
 		}
 		return "token endpoint: " + status
 	}
 	return err.Error()
+}
+
+// isTimeout reports whether err comes from a request to the provider that
+// ran out of time, whether the HTTP client's timeout or providerTimeout
+// ended it.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// providerTimeout returns how long one exchange with the provider may take
+// in total: the HTTP client's timeout, or defaultProviderTimeout for a
+// client without one.
+func providerTimeout(c *http.Client) time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return defaultProviderTimeout
 }

@@ -140,14 +140,14 @@ func (a *Auth) refreshIfNeeded(r *http.Request) error {
 		st.mu.Unlock()
 		return nil
 	case errors.Is(err, errGrantRevoked):
-		a.log.InfoContext(ctx, "latch: session ended: the provider rejected the refresh token", "subject", u.Subject, "reason", err.Error())
+		a.log.InfoContext(ctx, "latch: session ended: the provider rejected the refresh token", "subject", logSubject(u), "reason", err.Error())
 		if err := a.sm.Destroy(ctx); err != nil {
 			return err
 		}
 		st.setSignedIn(nil, nil)
 		return ErrNotSignedIn
 	default:
-		a.log.WarnContext(ctx, "latch: token refresh failed; keeping the current tokens", "subject", u.Subject, "error", err.Error())
+		a.log.WarnContext(ctx, "latch: token refresh failed; keeping the current tokens", "subject", logSubject(u), "error", err.Error())
 		return nil
 	}
 }
@@ -166,8 +166,11 @@ func (a *Auth) refreshShared(ctx context.Context, u *User, t *Tokens) (*Tokens, 
 			return r.tokens, r.err
 		}
 		// The refresh outlives a cancelled caller, since others may share
-		// it; the HTTP client's timeout bounds it.
-		nt, err := a.refresh(context.WithoutCancel(ctx), u, t)
+		// it. providerTimeout bounds it, even for a client without a
+		// timeout, because every request of the session waits for it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), providerTimeout(a.oidc.client))
+		nt, err := a.refresh(rctx, u, t)
+		cancel()
 		ttl := refreshResultTTL
 		if err != nil && !errors.Is(err, errGrantRevoked) {
 			ttl = refreshRetryAfter
@@ -200,7 +203,7 @@ func (a *Auth) refresh(ctx context.Context, u *User, t *Tokens) (*Tokens, error)
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID != "" {
 		if _, _, err := a.verifyIDToken(ctx, rawID, idTokenCheck{subject: u.Subject}); err != nil {
-			a.log.WarnContext(ctx, "latch: refreshed ID token rejected", "subject", u.Subject, "error", err.Error())
+			a.log.WarnContext(ctx, "latch: refreshed ID token rejected", "subject", logSubject(u), "error", err.Error())
 			return nil, fmt.Errorf("%w: refreshed id token rejected: %v", errGrantRevoked, err)
 		}
 	} else {

@@ -3,6 +3,7 @@ package latch
 import (
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -22,12 +23,14 @@ const maxReturnToDecodings = 3
 //
 // A safe value is printable ASCII with no backslash, starts with a single
 // "/", and names no scheme, host or user information. Up to three rounds
-// of percent-decoding must not reveal a control character, nor turn it
-// into "//" or "/\" as a browser or a Unicode-normalizing server reads it
-// (tabs and newlines dropped, NFKC applied). So "//host", "/\host",
-// "/%2F%2Fhost", "/%5Chost", "/%09/host", "/%EF%BC%8Fhost" (a full-width
-// slash), "https://host" and "javascript:..." are rejected, while
-// "/a/b?c=d%20e#f" is kept as it is.
+// of percent-decoding must not reveal a control character or a path that
+// is not UTF-8, nor turn it into "//" or "/\" as a browser, a
+// Unicode-normalizing server or an RFC 3986 resolver reads it (tabs and
+// newlines dropped, NFKC applied, dot segments removed). So "//host",
+// "/\host", "/%2F%2Fhost", "/%5Chost", "/%09/host", "/%EF%BC%8Fhost" (a
+// full-width slash), "/%C0%AFhost" (an overlong slash), "/.//host",
+// "https://host" and "javascript:..." are rejected, while "/a/b?c=d%20e#f"
+// is kept as it is.
 func SafeReturnTo(raw, fallback string) string {
 	if isSafeReturnTo(raw) {
 		return raw
@@ -51,7 +54,10 @@ func isSafeReturnTo(raw string) bool {
 	// information for any URL parser; without '%' no decoding can change
 	// it. This is the common case, so it costs no allocation.
 	if !strings.Contains(raw, "%") {
-		return true
+		return readsLocal(raw)
+	}
+	if !readsLocal(raw) {
+		return false
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
@@ -67,7 +73,10 @@ func isSafeReturnTo(raw string) bool {
 			return true
 		}
 		s = decoded
-		if hasControl(s) || !hasLocalPrefix(browserForm(s)) {
+		// An overlong or otherwise invalid UTF-8 sequence in the path,
+		// such as %C0%AF, is a slash to some lenient decoders. The query
+		// may keep legacy encodings, which cannot change the host.
+		if hasControl(s) || !utf8.ValidString(pathOf(s)) || !readsLocal(browserForm(s)) {
 			return false
 		}
 	}
@@ -83,6 +92,60 @@ func hasLocalPrefix(s string) bool {
 		return false
 	}
 	return len(s) == 1 || (s[1] != '/' && s[1] != '\\')
+}
+
+// readsLocal reports whether s starts with a single "/" both as it is and
+// once its dot segments are removed, as RFC 3986 section 5.2.4 resolves
+// them: "/.//host" and "/a/..//host" resolve to "//host".
+func readsLocal(s string) bool {
+	if !hasLocalPrefix(s) {
+		return false
+	}
+	path := pathOf(s)
+	if !strings.Contains(path, "/.") {
+		return true
+	}
+	return hasLocalPrefix(removeDotSegments(path))
+}
+
+// removeDotSegments applies the algorithm of RFC 3986 section 5.2.4 to an
+// absolute path.
+func removeDotSegments(in string) string {
+	var out strings.Builder
+	out.Grow(len(in))
+	for len(in) > 0 {
+		switch {
+		case strings.HasPrefix(in, "/./"):
+			in = in[2:]
+		case in == "/.":
+			in = "/"
+		case strings.HasPrefix(in, "/../"), in == "/..":
+			in = "/" + in[min(len(in), 4):]
+			o := out.String()
+			out.Reset()
+			out.WriteString(o[:max(strings.LastIndexByte(o, '/'), 0)])
+		case strings.HasPrefix(in, "../"):
+			in = in[3:]
+		case strings.HasPrefix(in, "./"):
+			in = in[2:]
+		case in == "." || in == "..":
+			in = ""
+		default:
+			start := 0
+			if in[0] == '/' {
+				start = 1
+			}
+			end := strings.IndexByte(in[start:], '/')
+			if end < 0 {
+				end = len(in)
+			} else {
+				end += start
+			}
+			out.WriteString(in[:end])
+			in = in[end:]
+		}
+	}
+	return out.String()
 }
 
 // hasControl reports whether s has an ASCII control character: a decoder

@@ -25,6 +25,16 @@ var rejectedReturnTo = []string{
 	"/a\x00b", "/a\x7fb", "/é",
 	"https://app.example@evil.example", "//user@evil.example", "/@evil.example\\x",
 	"/" + strings.Repeat("a", maxReturnToLen),
+	// Dot segments that an RFC 3986 resolver removes, leaving "//".
+	"/.//evil.example", "/..//evil.example", "/a/..//evil.example", "/a/b/../..//evil.example",
+	"/%2e//evil.example", "/%2E%2E//evil.example", "/%2e%2e%2f%2fevil.example", "/.%2F/evil.example",
+	"/%252e%252e%252f%252fevil.example",
+	// Overlong and invalid UTF-8, read as a slash by lenient decoders.
+	"/%C0%AFevil.example", "/%C0%AF%C0%AFevil.example", "/%E0%80%AFevil.example", "/%C1%9Cevil.example",
+	"/%25C0%25AFevil.example", "/%FF/evil.example", "/..%C0%AF..%C0%AFevil.example",
+	// More look-alikes and controls.
+	"/%EF%B9%A8evil.example", "/%EF%BC%8F%EF%BC%8Fevil.example", "/%0B/evil.example", "/%00/evil.example",
+	"/%7F/evil.example", "/%E3%80%80%0D%0A/x",
 }
 
 // acceptedReturnTo lists ordinary same-site targets that must keep working.
@@ -32,6 +42,8 @@ var acceptedReturnTo = []string{
 	"/", "/dashboard", "/a/b/c", "/a?b=c&d=e", "/a#frag", "/a?next=%2Fb", "/search?q=a%20b",
 	"/caf%C3%A9", "/a/./b", "/a/../b", "/@user", "/a:b", "/a;b", "/a,b", "/~user", "/a%25b",
 	"/%2E%2E/x", "/a?x=https://evil.example",
+	"/.well-known/x", "/a/../b/./c", "/a/.b", "/search?q=caf%E9", "/a?b=%2F%2Fx", "/a?next=//evil.example",
+	"/a#//evil.example", "/%E2%88%95x",
 }
 
 func TestSafeReturnTo(t *testing.T) {
@@ -86,6 +98,20 @@ func TestSignInReturnToCustomDefault(t *testing.T) {
 	}
 }
 
+func TestRemoveDotSegments(t *testing.T) {
+	// The examples of RFC 3986 section 5.2.4 and 5.4, and the forms that
+	// turn into "//".
+	for in, want := range map[string]string{
+		"/a/b/c/./../../g": "/a/g", "mid/content=5/../6": "mid/6", "/": "/", "/.": "/", "/..": "/",
+		"/../x": "/x", "/a/./b": "/a/b", "/a/..": "/", "/.//x": "//x", "/..//x": "//x", "/a/..//x": "//x",
+		"/.well-known": "/.well-known", "/a/.b/..": "/a/", "../x": "x", "./x": "x", "..": "",
+	} {
+		if got := removeDotSegments(in); got != want {
+			t.Errorf("removeDotSegments(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func FuzzSafeReturnTo(f *testing.F) {
 	for _, s := range append(rejectedReturnTo, acceptedReturnTo...) {
 		f.Add(s)
@@ -122,6 +148,9 @@ func FuzzSafeReturnTo(f *testing.F) {
 			decoded = d
 			if f := browserForm(decoded); strings.HasPrefix(f, "//") || strings.HasPrefix(f, "/\\") {
 				t.Fatalf("accepted %q decodes to %q", got, decoded)
+			}
+			if r := removeDotSegments(pathOf(browserForm(decoded))); strings.HasPrefix(r, "//") || strings.HasPrefix(r, "/\\") {
+				t.Fatalf("accepted %q decodes to %q, which resolves to %q", got, decoded, r)
 			}
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -293,7 +294,7 @@ func (sw *sessionWriter) Unwrap() http.ResponseWriter {
 // storeFailed ends the request with 503 Service Unavailable after a session
 // store error, and logs it.
 func (a *Auth) storeFailed(w http.ResponseWriter, r *http.Request, op string, err error) {
-	a.log.ErrorContext(r.Context(), "latch: session store failed", "op", op, "path", r.URL.Path, "error", err)
+	a.log.ErrorContext(r.Context(), "latch: session store failed", "op", op, "path", truncate(r.URL.Path, maxLoggedInput), "error", err)
 	w.Header().Set("Retry-After", "5")
 	a.fail(w, r, http.StatusServiceUnavailable, pageUnavailable)
 }
@@ -373,12 +374,15 @@ func cookieValue(h http.Header, name string) string {
 		for len(line) > 0 {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
+			// textproto.TrimString trims ASCII white space only, as
+			// net/http's cookie parser does, so that both read the same
+			// value: strings.TrimSpace would also drop \f and \v.
+			part = textproto.TrimString(part)
 			k, v, ok := strings.Cut(part, "=")
-			if !ok || strings.TrimSpace(k) != name {
+			if !ok || textproto.TrimString(k) != name {
 				continue
 			}
-			v = strings.TrimSpace(v)
+			v = textproto.TrimString(v)
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}

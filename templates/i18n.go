@@ -16,7 +16,8 @@ import (
 // and for keys that another catalog lacks.
 const DefaultLocale = "en"
 
-// maxAcceptLanguage bounds the Accept-Language header that is parsed.
+// maxAcceptLanguage bounds the Accept-Language header and the override that
+// are parsed; longer values are ignored.
 const maxAcceptLanguage = 512
 
 // catalogs holds one message catalog per language.
@@ -103,7 +104,7 @@ type Locale struct {
 func (s *Set) Locale(acceptLanguage, override string) *Locale {
 	c := s.catalogs
 	var wanted []language.Tag
-	if override != "" {
+	if override != "" && len(override) <= maxAcceptLanguage {
 		if t, err := language.Parse(override); err == nil {
 			_, i, conf := c.matcher.Match(t)
 			if conf >= language.High {

@@ -74,6 +74,13 @@ type Provider struct {
 	// Token, when set, handles token requests in place of the provider. It
 	// returns false to let the provider answer.
 	Token func(w http.ResponseWriter, r *http.Request) bool
+	// UserInfo, when set, handles UserInfo requests in place of the
+	// provider. It returns false to let the provider answer.
+	UserInfo func(w http.ResponseWriter, r *http.Request) bool
+	// JWKS, when set, handles key set requests in place of the provider,
+	// after they are counted in JWKSRequests. It returns false to let the
+	// provider answer.
+	JWKS func(w http.ResponseWriter, r *http.Request) bool
 
 	server  *httptest.Server
 	keys    []*Key
@@ -153,9 +160,22 @@ type grant struct {
 }
 
 // New starts a provider for t with one RS256 key and a client with the id
-// "client" and the secret "secret". It is closed when t ends.
+// "client" and the secret "secret", served over plain http. It is closed
+// when t ends.
 func New(t testing.TB) *Provider {
 	t.Helper()
+	return start(t, false)
+}
+
+// NewTLS is [New] served over https with a self-signed certificate, which
+// the client of [Provider.Client] trusts. Its Issuer is an https URL, so a
+// relying party needs no exception for plain http.
+func NewTLS(t testing.TB) *Provider {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, tls bool) *Provider {
 	p := &Provider{
 		ClientID:     "client",
 		ClientSecret: "secret",
@@ -182,7 +202,12 @@ func New(t testing.TB) *Provider {
 	mux.HandleFunc("POST /token", p.token)
 	mux.HandleFunc("GET /userinfo", p.userinfo)
 	mux.HandleFunc("GET /end_session", p.endSession)
-	p.server = httptest.NewServer(mux)
+	p.server = httptest.NewUnstartedServer(mux)
+	if tls {
+		p.server.StartTLS()
+	} else {
+		p.server.Start()
+	}
 	p.Issuer = p.server.URL
 	t.Cleanup(p.server.Close)
 	return p
@@ -279,8 +304,14 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 	p.Mu.Lock()
-	defer p.Mu.Unlock()
 	p.JWKSRequests++
+	hook := p.JWKS
+	p.Mu.Unlock()
+	if hook != nil && hook(w, r) {
+		return
+	}
+	p.Mu.Lock()
+	defer p.Mu.Unlock()
 	set := jose.JSONWebKeySet{}
 	for _, k := range p.keys {
 		set.Keys = append(set.Keys, k.Public())
@@ -523,8 +554,14 @@ func Unsigned(claims map[string]any) string {
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	p.Mu.Lock()
-	defer p.Mu.Unlock()
 	p.UserInfoRequests++
+	hook := p.UserInfo
+	p.Mu.Unlock()
+	if hook != nil && hook(w, r) {
+		return
+	}
+	p.Mu.Lock()
+	defer p.Mu.Unlock()
 	access, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if g := p.refresh["access:"+access]; !ok || g == nil || *g.revoked {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
