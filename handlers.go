@@ -131,11 +131,7 @@ func (a *Auth) signIn(w http.ResponseWriter, r *http.Request, o signInOptions) {
 		return
 	}
 
-	if a.sm.Token(ctx) == "" && a.ownsSessions() {
-		// A session born here holds nothing but sign-in attempts, so it
-		// need not outlive them; sign-in renews it with the full lifetime.
-		a.sm.SetDeadline(ctx, a.cfg.Now().Add(pendingLifetime))
-	}
+	a.keepShort(ctx)
 	p := pendingSignIn{
 		State:    randomToken(),
 		Nonce:    randomToken(),

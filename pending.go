@@ -41,6 +41,19 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// keepShort limits the lifetime of a session that is about to hold a
+// sign-in in progress and no signed-in user. Such a session holds nothing
+// that outlives the attempt, so a flood of started sign-ins cannot fill
+// the store for a day; signing in renews the session with the full
+// lifetime. Sessions of a caller's manager are left alone, since they may
+// hold the application's own values.
+func (a *Auth) keepShort(ctx context.Context) {
+	if !a.ownsSessions() || a.sm.Exists(ctx, keyUser) {
+		return
+	}
+	a.sm.SetDeadline(ctx, a.cfg.Now().Add(pendingLifetime))
+}
+
 // loadPending returns the unexpired attempts of the session, oldest first.
 // An unreadable record counts as no attempts: it only ever holds short-lived
 // state that a new sign-in recreates.

@@ -93,6 +93,7 @@ func (f *phoneFlow) send() {
 		f.renderNumber(status, st)
 		return
 	}
+	f.a.keepShort(f.ctx())
 	f.a.savePendingPhone(f.ctx(), pendingPhone{
 		Flow:     randomToken(),
 		Purpose:  f.purpose,

@@ -338,3 +338,25 @@ func httptestRequest(s *site) *http.Request {
 	ctx, _ := s.auth.sm.Load(req.Context(), "")
 	return req.WithContext(ctx)
 }
+
+func TestPhoneSendSessionIsShortLived(t *testing.T) {
+	ps := newPhoneSite(t, false, nil)
+	b := ps.browser()
+	ps.sendCode(b, "/sign-in/phone", "13800138000")
+	ps.clock.Advance(pendingLifetime + time.Second)
+	ctx, err := ps.auth.sm.Load(context.Background(), ps.sessionCookie(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := ps.auth.sm.Keys(ctx); len(keys) != 0 {
+		t.Errorf("a session holding only a phone sign-in in progress outlived it: keys %v", keys)
+	}
+
+	// A signed-in user's session keeps its lifetime when they start
+	// another sign-in.
+	signed := ps.browser()
+	ps.phoneSignIn(signed, "13800138001").expectStatus(t, http.StatusSeeOther)
+	ps.sendCode(signed, "/sign-up/phone", "13800138002")
+	ps.clock.Advance(pendingLifetime + time.Second)
+	signed.get(ps.srv.URL + "/private").expectStatus(t, http.StatusOK)
+}
