@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -72,29 +74,180 @@ func TestGenerateCodeReadError(t *testing.T) {
 	}
 }
 
+// TestGenerateCodeDistribution checks with chi-squared tests that codes
+// from crypto/rand are uniform: each digit position, all digits pooled,
+// and pairs of adjacent digits, which would show a correlation. The
+// sample is fixed (100,000 codes of 6 digits) and the family of tests
+// runs at a significance of 1e-9 in total, so a correct generator fails
+// it about once in a billion runs whatever the random stream.
+// TestChiSquareDetectsBias shows that the same tests catch a small bias.
 func TestGenerateCodeDistribution(t *testing.T) {
-	// Each digit position should be uniform. With 20,000 codes of 4 digits
-	// the chi-square statistic over 10 cells (9 degrees of freedom) exceeds
-	// 33.7 with probability below 1e-4.
-	const samples = 20_000
-	var counts [4][10]int
-	for range samples {
-		code, err := GenerateCode(4)
+	const samples, length = 100_000, 6
+	codes := make([]string, samples)
+	for i := range codes {
+		code, err := GenerateCode(length)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range 4 {
-			counts[i][code[i]-'0']++
+		codes[i] = code
+	}
+	for _, f := range uniformityFailures(codes, length) {
+		t.Error(f)
+	}
+}
+
+// uniformityFailures runs the chi-squared tests of
+// TestGenerateCodeDistribution on codes and describes each that rejects
+// uniformity.
+func uniformityFailures(codes []string, length int) []string {
+	const familyAlpha = 1e-9
+	tests := length + 2 // positions, pooled digits, adjacent pairs
+	alpha := familyAlpha / float64(tests)
+
+	positions := make([][]int, length)
+	for i := range positions {
+		positions[i] = make([]int, 10)
+	}
+	pooled := make([]int, 10)
+	pairs := make([]int, 100)
+	for _, code := range codes {
+		for i := range length {
+			d := int(code[i] - '0')
+			positions[i][d]++
+			pooled[d]++
+			if i > 0 {
+				pairs[int(code[i-1]-'0')*10+d]++
+			}
 		}
 	}
-	for pos := range 4 {
-		chi := 0.0
-		expected := float64(samples) / 10
-		for _, c := range counts[pos] {
-			chi += (float64(c) - expected) * (float64(c) - expected) / expected
+	var failures []string
+	check := func(name string, counts []int) {
+		stat, df := chiSquare(counts)
+		if p := chiSquareSF(stat, df); p < alpha {
+			failures = append(failures, fmt.Sprintf("%s: chi-squared %.1f with %d degrees of freedom, p = %.2g, below %.2g; counts %v",
+				name, stat, df, p, alpha, counts))
 		}
-		if chi > 33.7 {
-			t.Errorf("digit position %d: chi-square %.1f over counts %v, want below 33.7", pos, chi, counts[pos])
+	}
+	for i, counts := range positions {
+		check(fmt.Sprintf("digit position %d", i), counts)
+	}
+	check("all digits", pooled)
+	check("adjacent pairs", pairs)
+	return failures
+}
+
+// chiSquare returns Pearson's statistic for counts against equal
+// expected counts, and its degrees of freedom.
+func chiSquare(counts []int) (stat float64, df int) {
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	expected := float64(total) / float64(len(counts))
+	for _, c := range counts {
+		d := float64(c) - expected
+		stat += d * d / expected
+	}
+	return stat, len(counts) - 1
+}
+
+// chiSquareSF returns the probability that a chi-squared variable with df
+// degrees of freedom exceeds x: the regularized upper incomplete gamma
+// function Q(df/2, x/2), from its series below df/2+1 and its continued
+// fraction above (Numerical Recipes, 3rd edition, section 6.2).
+func chiSquareSF(x float64, df int) float64 {
+	a, z := float64(df)/2, x/2
+	if z <= 0 {
+		return 1
+	}
+	lgamma, _ := math.Lgamma(a)
+	front := math.Exp(-z + a*math.Log(z) - lgamma)
+	if z < a+1 {
+		sum, term := 1/a, 1/a
+		for n := 1; n < 10_000 && term > sum*1e-16; n++ {
+			term *= z / (a + float64(n))
+			sum += term
+		}
+		return 1 - front*sum
+	}
+	const tiny = 1e-300
+	b := z + 1 - a
+	c, d := 1/tiny, 1/b
+	h := d
+	for i := 1; i < 10_000; i++ {
+		an := -float64(i) * (float64(i) - a)
+		b += 2
+		d = an*d + b
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		c = b + an/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		d = 1 / d
+		step := d * c
+		h *= step
+		if math.Abs(step-1) < 1e-16 {
+			break
+		}
+	}
+	return front * h
+}
+
+func TestChiSquareSF(t *testing.T) {
+	// Reference values from mpmath 1.3 (gammainc, regularized, 30 digits).
+	tests := []struct {
+		x    float64
+		df   int
+		want float64
+	}{
+		{9, 9, 0.437274188914},
+		{2, 9, 0.991467606629},
+		{33.7199, 9, 1.00001951328e-4},
+		{60.6603, 9, 1.00000372041e-9},
+		{99, 99, 0.481096912408},
+		{150, 99, 7.20445395717e-4},
+		{207.898, 99, 9.99870314894e-10},
+		{0.5, 1, 0.479500122187},
+	}
+	for _, tt := range tests {
+		if got := chiSquareSF(tt.x, tt.df); math.Abs(got-tt.want) > 1e-9*tt.want {
+			t.Errorf("chiSquareSF(%g, %d) = %.12g, want %.12g", tt.x, tt.df, got, tt.want)
+		}
+	}
+}
+
+func TestChiSquareDetectsBias(t *testing.T) {
+	// Digits taken as a random byte modulo 10 favour 0 to 5 by 26/256
+	// against 25/256, about 1.6%. The tests must catch it with the
+	// sample size of TestGenerateCodeDistribution. The stream is seeded,
+	// so the outcome is the same on every run.
+	src := rand.NewChaCha8([32]byte{42})
+	codes := make([]string, 100_000)
+	var b [6]byte
+	for i := range codes {
+		src.Read(b[:])
+		for j := range b {
+			b[j] = '0' + b[j]%10
+		}
+		codes[i] = string(b[:])
+	}
+	if failures := uniformityFailures(codes, 6); len(failures) == 0 {
+		t.Error("uniformity tests passed digits made as byte%10, want them to reject the bias")
+	}
+}
+
+func TestGenerateCodeAcceptsWholeBlocks(t *testing.T) {
+	// generateCode accepts uint64 values up to MaxUint64-rem and takes
+	// them modulo 10^length. It is exactly uniform when the accepted
+	// range, MaxUint64-rem+1 values, is a whole number of blocks of
+	// 10^length.
+	for length := MinCodeLength; length <= MaxCodeLength; length++ {
+		n := uint64(math.Pow10(length))
+		rem := (math.MaxUint64%n + 1) % n
+		if accepted := math.MaxUint64 - rem; accepted%n != n-1 {
+			t.Errorf("length %d: accepted range ends at %d, which is %d mod 10^%d, want 10^%d-1", length, accepted, accepted%n, length, length)
 		}
 	}
 }

@@ -3,10 +3,7 @@ package otp
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/latchkit/latch/store"
 )
@@ -18,9 +15,11 @@ const MinKeyLength = 32
 // Config configures [New].
 type Config struct {
 	// Key is the server's secret key for the HMAC-SHA256 under which codes
-	// are stored. It must have at least MinKeyLength bytes of random data
+	// are stored, and which names phone numbers and client addresses in
+	// store keys. It must have at least MinKeyLength bytes of random data
 	// and be the same on every replica. Changing it invalidates pending
-	// codes. Required unless InsecureDevelopmentKey is set.
+	// codes and starts every rate-limit counter afresh. Required unless
+	// InsecureDevelopmentKey is set.
 	Key []byte
 
 	// InsecureDevelopmentKey, when Key is empty, makes New generate a
@@ -210,9 +209,9 @@ func (l Limits) withDefaults() (Limits, error) {
 // checkRegion returns region in upper case, or an error if libphonenumber
 // does not know it.
 func checkRegion(region string) (string, error) {
-	r := strings.ToUpper(strings.TrimSpace(region))
-	if !phonenumbers.GetSupportedRegions()[r] {
-		return "", fmt.Errorf("unknown region %q, want an ISO 3166-1 alpha-2 code such as \"CN\"", region)
+	r, ok := normalizeRegion(region)
+	if !ok {
+		return "", fmt.Errorf("unknown region %s, want an ISO 3166-1 alpha-2 code such as \"CN\"", quoteInput(region))
 	}
 	return r, nil
 }

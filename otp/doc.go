@@ -14,9 +14,15 @@
 //   - sends are counted per phone per hour and per day, per client address
 //     per hour (IPv6 by /64), per number prefix per hour, per region per
 //     hour, and in a global daily budget;
-//   - only mobile numbers of allowed regions receive codes; premium-rate,
-//     toll-free and other costly or unreachable numbers are rejected
-//     before any provider is called.
+//   - only mobile numbers of allowed regions receive codes. Premium-rate,
+//     toll-free, satellite and other costly or unreachable numbers, and
+//     ranges reserved for fiction, are rejected before any provider is
+//     called.
+//
+// The store never sees a code, a phone number or a client address: it
+// keeps the MAC of each code, and its keys name numbers, prefixes and
+// addresses by an HMAC under the same key. A Sender's error is scrubbed
+// of the code and the number before Issue returns or logs it.
 //
 // Every refusal is a typed error: [*LimitError] names the limit that
 // refused and the time to retry, [*VerifyError] carries the attempts left, and

@@ -17,7 +17,8 @@ var (
 
 	// ErrNotMobile reports a valid number that cannot receive SMS or may
 	// cost extra to send to: fixed-line, premium-rate, shared-cost,
-	// toll-free, UAN, voicemail, pager, VoIP, personal or unallocated.
+	// toll-free, UAN, voicemail, pager, VoIP, personal, unallocated, or of
+	// a satellite or other international network.
 	ErrNotMobile = errors.New("otp: not a mobile number")
 
 	// ErrRegionNotAllowed reports a number of a region outside the
@@ -72,10 +73,12 @@ type PhoneError struct {
 	Region string
 
 	// NumberType names the type of a number rejected with ErrNotMobile,
-	// such as "premium-rate" or "fixed-line".
+	// such as "premium-rate", "fixed-line" or "satellite or international
+	// network".
 	NumberType string
 
-	// Detail explains an ErrInvalidPhone in plain words.
+	// Detail explains an ErrInvalidPhone in plain words, or names an
+	// unknown region for ErrRegionNotAllowed.
 	Detail string
 }
 
@@ -87,7 +90,7 @@ func (e *PhoneError) Error() string {
 		fmt.Fprintf(&b, ": %s number of region %s", e.NumberType, e.Region)
 	case e.NumberType != "":
 		fmt.Fprintf(&b, ": %s number", e.NumberType)
-	case errors.Is(e.Err, ErrRegionNotAllowed):
+	case errors.Is(e.Err, ErrRegionNotAllowed) && e.Region != "":
 		fmt.Fprintf(&b, ": %s", e.Region)
 	}
 	if e.Detail != "" {

@@ -5,10 +5,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/latchkit/latch/store"
 )
@@ -194,18 +198,42 @@ func wantLimit(t *testing.T, call string, err error, limit Limit, retryAt time.T
 	}
 }
 
-// spyStore wraps a store to record challenges and inject errors.
+// spyStore wraps a store to record what it receives and inject errors.
 type spyStore struct {
 	store.Store
 	mu         sync.Mutex
 	challenges []store.Challenge
+	keys       []string // challenge and counter keys, in call order
+	calls      map[string]int
 	reserveErr error
 	verifyErr  error
 	releaseErr error
 	releases   int
 }
 
+// record notes a call of method with its keys.
+func (s *spyStore) record(method, key string, limits []store.Limit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls == nil {
+		s.calls = map[string]int{}
+	}
+	s.calls[method]++
+	s.keys = append(s.keys, key)
+	for _, l := range limits {
+		s.keys = append(s.keys, l.Key)
+	}
+}
+
+// callCounts returns a copy of the number of calls per method.
+func (s *spyStore) callCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.calls)
+}
+
 func (s *spyStore) Reserve(ctx context.Context, key string, c store.Challenge, limits []store.Limit, now time.Time) (store.Reservation, error) {
+	s.record("Reserve", key, limits)
 	s.mu.Lock()
 	s.challenges = append(s.challenges, c)
 	err := s.reserveErr
@@ -217,6 +245,7 @@ func (s *spyStore) Reserve(ctx context.Context, key string, c store.Challenge, l
 }
 
 func (s *spyStore) Verify(ctx context.Context, key string, mac []byte, now time.Time) (store.VerifyResult, error) {
+	s.record("Verify", key, nil)
 	if s.verifyErr != nil {
 		return store.VerifyResult{}, s.verifyErr
 	}
@@ -224,6 +253,7 @@ func (s *spyStore) Verify(ctx context.Context, key string, mac []byte, now time.
 }
 
 func (s *spyStore) Release(ctx context.Context, key, id string, refunds []store.Limit, reservedAt, now time.Time) error {
+	s.record("Release", key, refunds)
 	s.mu.Lock()
 	s.releases++
 	s.mu.Unlock()
@@ -240,4 +270,105 @@ func newSpyStore(t *testing.T) *spyStore {
 		t.Fatal(err)
 	}
 	return &spyStore{Store: m}
+}
+
+// logRecorder is a slog.Handler that keeps every record with its
+// attributes resolved to strings, so that tests can search all of them,
+// including values a JSON or text handler would escape.
+type logRecorder struct {
+	mu      *sync.Mutex
+	records *[]loggedRecord
+	attrs   []slog.Attr
+	prefix  string
+}
+
+// loggedRecord is one record as logRecorder keeps it.
+type loggedRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+func newLogRecorder() *logRecorder {
+	return &logRecorder{mu: &sync.Mutex{}, records: &[]loggedRecord{}}
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	rec := loggedRecord{level: r.Level, msg: r.Message, attrs: map[string]string{}}
+	for _, a := range l.attrs {
+		flattenAttr(rec.attrs, "", a)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		flattenAttr(rec.attrs, l.prefix, a)
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*l.records = append(*l.records, rec)
+	return nil
+}
+
+func (l *logRecorder) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *l
+	c.attrs = append(slices.Clone(l.attrs), attrs...)
+	return &c
+}
+
+func (l *logRecorder) WithGroup(name string) slog.Handler {
+	c := *l
+	c.prefix = l.prefix + name + "."
+	return &c
+}
+
+func flattenAttr(dst map[string]string, prefix string, a slog.Attr) {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		for _, g := range v.Group() {
+			flattenAttr(dst, prefix+a.Key+".", g)
+		}
+		return
+	}
+	dst[prefix+a.Key] = v.String()
+}
+
+// all returns a copy of the records.
+func (l *logRecorder) all() []loggedRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(*l.records)
+}
+
+// strings returns the message and every attribute value of every record.
+func (l *logRecorder) strings() []string {
+	var out []string
+	for _, r := range l.all() {
+		out = append(out, r.msg)
+		for k, v := range r.attrs {
+			out = append(out, k, v)
+		}
+	}
+	return out
+}
+
+// wantNoLeak fails if any of texts contains one of the secrets, or a
+// control or bidirectional formatting character, which could forge or
+// hide log lines in a handler that does not escape.
+func wantNoLeak(t *testing.T, where string, texts []string, secrets ...string) {
+	t.Helper()
+	for _, s := range texts {
+		for _, secret := range secrets {
+			if secret != "" && strings.Contains(s, secret) {
+				t.Errorf("%s: %q contains %q", where, s, secret)
+			}
+		}
+		if i := strings.IndexFunc(s, isUnsafeRune); i >= 0 {
+			t.Errorf("%s: %q contains the character %U", where, s, []rune(s[i:])[0])
+		}
+	}
+}
+
+func isUnsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
 }

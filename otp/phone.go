@@ -69,11 +69,14 @@ func (p Phone) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(p.Masked()
 //
 // The input may contain spaces, dashes, dots and brackets, full-width
 // digits (U+FF10 to U+FF19) and a full-width plus sign (U+FF0B). Letters,
-// extensions and any other characters make it invalid. ParsePhone accepts
-// only numbers that libphonenumber's metadata types as MOBILE or
-// FIXED_LINE_OR_MOBILE; fixed-line, premium-rate, shared-cost, toll-free,
-// UAN, voicemail, pager, VoIP, personal and unallocated numbers are
-// rejected, so that no SMS is ever paid for to them.
+// extensions, digits of other scripts and any other characters make it
+// invalid. ParsePhone accepts only numbers that libphonenumber's metadata
+// types as MOBILE or FIXED_LINE_OR_MOBILE; fixed-line, premium-rate,
+// shared-cost, toll-free, UAN, voicemail, pager, VoIP, personal and
+// unallocated numbers are rejected, and so are the numbers of satellite
+// and other international networks (+870, +881, +882, +883 and the other
+// country calling codes of no country), so that no SMS is ever paid for
+// to them.
 //
 // Errors are *PhoneError values that wrap ErrInvalidPhone or ErrNotMobile.
 // They never contain the input.
@@ -90,7 +93,11 @@ func ParsePhone(input, defaultRegion string) (Phone, error) {
 			return Phone{}, &PhoneError{Err: ErrInvalidPhone,
 				Detail: "national number without a country calling code, and no default region is set"}
 		}
-		num, err = phonenumbers.Parse(digits, strings.ToUpper(defaultRegion))
+		region, ok := normalizeRegion(defaultRegion)
+		if !ok {
+			return Phone{}, &PhoneError{Err: ErrInvalidPhone, Detail: "unknown default region " + quoteInput(defaultRegion)}
+		}
+		num, err = phonenumbers.Parse(digits, region)
 	}
 	if err != nil {
 		return Phone{}, &PhoneError{Err: ErrInvalidPhone, Detail: "not a phone number (" + err.Error() + ")"}
@@ -101,6 +108,13 @@ func ParsePhone(input, defaultRegion string) (Phone, error) {
 	}
 	if t := phonenumbers.GetNumberType(num); t != phonenumbers.MOBILE && t != phonenumbers.FIXED_LINE_OR_MOBILE {
 		return Phone{}, &PhoneError{Err: ErrNotMobile, Region: region, NumberType: numberTypeName(t)}
+	}
+	if region == nonGeographicRegion {
+		// Satellite phones (+870 Inmarsat, +881 Iridium and others) and
+		// the shared codes of international networks (+882, +883) are
+		// typed MOBILE, but an SMS to them costs many times a domestic
+		// one, which makes them a favourite of toll fraud.
+		return Phone{}, &PhoneError{Err: ErrNotMobile, Region: region, NumberType: "satellite or international network"}
 	}
 	return Phone{
 		e164:        phonenumbers.Format(num, phonenumbers.E164),
@@ -157,6 +171,34 @@ func cleanPhoneInput(input string) (digits string, international bool, err error
 	return digits, international, nil
 }
 
+// nonGeographicRegion is libphonenumber's region code for the country
+// calling codes of international networks, which belong to no country.
+const nonGeographicRegion = "001"
+
+// normalizeRegion returns region in upper case if it is two ASCII letters,
+// after removing surrounding spaces, that libphonenumber lists as an ISO
+// 3166-1 region. strings.ToUpper alone would also map letters such as
+// U+017F (long s) to ASCII.
+func normalizeRegion(region string) (string, bool) {
+	r := strings.TrimSpace(region)
+	if len(r) != 2 || !isASCIILetter(r[0]) || !isASCIILetter(r[1]) {
+		return "", false
+	}
+	r = strings.ToUpper(r)
+	return r, phonenumbers.GetSupportedRegions()[r]
+}
+
+func isASCIILetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
+
+// quoteInput quotes at most 16 characters of a value that a caller passed
+// in, with control characters escaped, for an error that names it.
+func quoteInput(s string) string {
+	if r := []rune(s); len(r) > 16 {
+		return strconv.QuoteToASCII(string(r[:16])) + "..."
+	}
+	return strconv.QuoteToASCII(s)
+}
+
 func isPhoneSeparator(r rune) bool {
 	switch r {
 	case ' ', '\t', '\u00a0', '\u3000', // spaces, including no-break and ideographic
@@ -204,7 +246,7 @@ func MaskPhone(e164 string) string {
 	}
 	for i := 1; i < len(e164); i++ {
 		if e164[i] < '0' || e164[i] > '9' {
-			return strings.Repeat("*", len(e164))
+			return strings.Repeat("*", utf8.RuneCountInString(e164))
 		}
 	}
 	num, err := phonenumbers.Parse(e164, "ZZ")

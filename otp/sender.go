@@ -51,7 +51,9 @@ func (m Message) LogValue() slog.Value {
 // Send must not retry a request that may have reached the provider, since
 // a retry can deliver and bill two messages. On failure it should return a
 // *SendError, whose Outcome decides whether Service keeps the resend
-// cooldown. Service treats any other error as OutcomeUnknown.
+// cooldown. Service treats any other error as OutcomeUnknown. Service
+// removes the code and the phone number from the error's text, in case the
+// provider or the Sender repeated them.
 type Sender interface {
 	Send(ctx context.Context, m Message) error
 }

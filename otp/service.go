@@ -5,16 +5,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -141,7 +137,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	for _, p := range purposes {
 		if !p.Valid() {
-			return nil, fmt.Errorf("otp: Config.Purposes: %w %q", ErrInvalidPurpose, p)
+			return nil, fmt.Errorf("otp: Config.Purposes: %w %s", ErrInvalidPurpose, quoteInput(string(p)))
 		}
 		s.purposes[p] = true
 	}
@@ -158,8 +154,10 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) CodeLength() int { return s.codeLength }
 
 // ParsePhone parses input like the package-level [ParsePhone] with the
-// configured default region, and also rejects numbers of regions outside
-// the allow-list with a *PhoneError wrapping ErrRegionNotAllowed.
+// configured default region. It also rejects numbers of regions outside
+// the allow-list with a *PhoneError wrapping ErrRegionNotAllowed. Numbers
+// in ranges reserved for fiction and tests, such as NANP 555-0100 to
+// 555-0199, get one wrapping ErrInvalidPhone.
 func (s *Service) ParsePhone(input string) (Phone, error) {
 	p, err := ParsePhone(input, s.defaultRegion)
 	if err != nil {
@@ -171,6 +169,9 @@ func (s *Service) ParsePhone(input string) (Phone, error) {
 	return p, nil
 }
 
+// checkAllowed returns an error for a number that the site does not send
+// codes to: of a region outside the allow-list, or in a range reserved
+// for fiction and tests.
 func (s *Service) checkAllowed(p Phone) error {
 	if p.IsZero() {
 		return &PhoneError{Err: ErrInvalidPhone, Detail: "zero Phone; use ParsePhone"}
@@ -178,12 +179,15 @@ func (s *Service) checkAllowed(p Phone) error {
 	if !s.allowAll && !s.allowed[p.Region()] {
 		return &PhoneError{Err: ErrRegionNotAllowed, Region: p.Region()}
 	}
+	if r := reservedRange(p.E164()); r != "" {
+		return &PhoneError{Err: ErrInvalidPhone, Region: p.Region(), Detail: "reserved for fiction and tests (" + r + ")"}
+	}
 	return nil
 }
 
 func (s *Service) checkPurpose(p Purpose) error {
 	if !s.purposes[p] {
-		return fmt.Errorf("%w %q", ErrInvalidPurpose, p)
+		return fmt.Errorf("%w %s", ErrInvalidPurpose, quoteInput(string(p)))
 	}
 	return nil
 }
@@ -200,7 +204,10 @@ type IssueRequest struct {
 	// per-client limit. Required.
 	ClientIP netip.Addr
 
-	// Locale is passed to the sender, such as "zh-Hans". Optional.
+	// Locale is passed to the sender, such as "zh-Hans". Optional. A
+	// value that is not a BCP 47 tag of at most 35 characters is dropped,
+	// because it often comes from a request header and reaches the
+	// sender's templates and logs.
 	Locale string
 }
 
@@ -221,13 +228,14 @@ type Issued struct {
 // MAC, charges the limits and sends it. A new code replaces any pending
 // one for the same phone and purpose.
 //
-// Errors: *PhoneError for a zero phone or a region outside the allow-list,
-// ErrInvalidPurpose, ErrMissingClientIP, *LimitError when a limit refuses,
-// *SendError when the sender fails, and a wrapped store error. After a
-// send failure with OutcomeNotSent the cooldown is lifted and the counters
-// other than the per-client one are refunded, so the user can try again
-// at once. After OutcomeUnknown nothing is undone, because the message may
-// still arrive. Issue never retries a send.
+// Errors: *PhoneError for a zero phone, a region outside the allow-list or
+// a number reserved for fiction, ErrInvalidPurpose, ErrMissingClientIP,
+// *LimitError when a limit refuses, *SendError when the sender fails, and
+// a wrapped store error. After a send failure with OutcomeNotSent the
+// cooldown is lifted and the counters other than the per-client one are
+// refunded, so the user can try again at once. After OutcomeUnknown
+// nothing is undone, because the message may still arrive. Issue never
+// retries a send.
 func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 	if err := s.checkPurpose(req.Purpose); err != nil {
 		return Issued{}, err
@@ -260,7 +268,7 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 		Attempts:  s.limits.MaxAttempts,
 	}
 	limits, names := s.limitsFor(req.Phone, client)
-	key := challengeKey(req.Phone, req.Purpose)
+	key := s.challengeKey(req.Phone, req.Purpose)
 
 	res, err := s.store.Reserve(ctx, key, challenge, limits, now)
 	if err != nil {
@@ -274,7 +282,7 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 		return Issued{}, lerr
 	}
 
-	msg := Message{Phone: req.Phone.E164(), Code: code, Purpose: req.Purpose, Locale: req.Locale}
+	msg := Message{Phone: req.Phone.E164(), Code: code, Purpose: req.Purpose, Locale: cleanLocale(req.Locale)}
 	sendErr := s.sender.Send(ctx, msg)
 	if sendErr == nil {
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "otp: code sent",
@@ -287,12 +295,16 @@ func (s *Service) Issue(ctx context.Context, req IssueRequest) (Issued, error) {
 			AttemptsLeft: res.AttemptsLeft,
 		}, nil
 	}
-	return Issued{}, s.handleSendError(ctx, sendErr, req, key, id, limits, names, now, challenge.ResendAt)
+	return Issued{}, s.handleSendError(ctx, sendErr, req, code, key, id, limits, names, now, challenge.ResendAt)
 }
 
 // handleSendError releases a reservation whose send definitely failed and
-// returns the error as a *SendError with RetryAt set.
-func (s *Service) handleSendError(ctx context.Context, sendErr error, req IssueRequest, key, id string,
+// returns the error as a *SendError with RetryAt set. The code and the
+// phone number are removed from the error and the log line, in any
+// spelling, even when the Sender put them in its error. A site might show
+// the error to the person who requested the code, who must not learn the
+// code that way.
+func (s *Service) handleSendError(ctx context.Context, sendErr error, req IssueRequest, code, key, id string,
 	limits []store.Limit, names []Limit, reservedAt, resendAt time.Time) error {
 	var se SendError
 	if p := (*SendError)(nil); errors.As(sendErr, &p) {
@@ -300,13 +312,14 @@ func (s *Service) handleSendError(ctx context.Context, sendErr error, req IssueR
 	} else {
 		se = SendError{Reason: ReasonUnknown, Outcome: OutcomeUnknown, Err: sendErr}
 	}
+	se = newScrubber(code, req.Phone).sendError(se)
 
 	attrs := []slog.Attr{
 		slog.Any("phone", req.Phone), slog.String("purpose", string(req.Purpose)),
 		slog.String("challenge", id), slog.String("provider", se.Provider),
 		slog.String("reason", se.Reason.String()), slog.String("outcome", se.Outcome.String()),
 		slog.String("code", se.Code), slog.String("request_id", se.RequestID),
-		slog.String("error", sendErr.Error()),
+		slog.String("error", se.Error()),
 	}
 	level := slog.LevelWarn
 	if se.Reason == ReasonMisconfigured || se.Reason == ReasonInsufficientBalance || se.Reason == ReasonUnknown {
@@ -342,214 +355,6 @@ func (s *Service) handleSendError(ctx context.Context, sendErr error, req IssueR
 	return &se
 }
 
-// VerifyRequest is a request to check a code.
-type VerifyRequest struct {
-	Phone   Phone
-	Purpose Purpose
-
-	// Code is the code as typed. Surrounding spaces, inner spaces and
-	// dashes, and full-width digits are accepted.
-	Code string
-}
-
-// Verify checks a code. It returns nil exactly once for an issued code,
-// then the code is used up.
-//
-// Errors: ErrInvalidCode for a code of the wrong form (which takes no
-// attempt), a *VerifyError wrapping ErrCodeMismatch, ErrTooManyAttempts or
-// ErrNoCode, ErrInvalidPurpose, a *PhoneError for a zero phone, and a
-// wrapped store error. The region allow-list does not apply, so a code
-// sent before the list changed still verifies.
-func (s *Service) Verify(ctx context.Context, req VerifyRequest) error {
-	if err := s.checkPurpose(req.Purpose); err != nil {
-		return err
-	}
-	if req.Phone.IsZero() {
-		return &PhoneError{Err: ErrInvalidPhone, Detail: "zero Phone; use ParsePhone"}
-	}
-	code, ok := normalizeCode(req.Code, s.codeLength)
-	if !ok {
-		return fmt.Errorf("%w: want %d digits", ErrInvalidCode, s.codeLength)
-	}
-	now := s.now()
-	res, err := s.store.Verify(ctx, challengeKey(req.Phone, req.Purpose), s.mac(req.Phone, req.Purpose, code), now)
-	if err != nil {
-		s.logger.LogAttrs(ctx, slog.LevelError, "otp: store failed to verify a code",
-			slog.Any("phone", req.Phone), slog.String("purpose", string(req.Purpose)), slog.Any("error", err))
-		return fmt.Errorf("otp: store: verify code: %w", err)
-	}
-
-	switch res.Outcome {
-	case store.Match:
-		s.logger.LogAttrs(ctx, slog.LevelInfo, "otp: code verified",
-			slog.Any("phone", req.Phone), slog.String("purpose", string(req.Purpose)))
-		return nil
-	case store.Mismatch:
-		verr := &VerifyError{Err: ErrCodeMismatch, AttemptsLeft: res.AttemptsLeft}
-		level := slog.LevelInfo
-		if res.AttemptsLeft == 0 {
-			verr.RetryAt = res.ExpiresAt
-			verr.RetryAfter = retryAfter(res.ExpiresAt, now)
-			level = slog.LevelWarn
-		}
-		s.logger.LogAttrs(ctx, level, "otp: wrong code",
-			slog.Any("phone", req.Phone), slog.String("purpose", string(req.Purpose)),
-			slog.Int("attempts_left", res.AttemptsLeft))
-		return verr
-	case store.Burnt:
-		s.logger.LogAttrs(ctx, slog.LevelWarn, "otp: code tried after too many wrong attempts",
-			slog.Any("phone", req.Phone), slog.String("purpose", string(req.Purpose)))
-		return &VerifyError{Err: ErrTooManyAttempts, RetryAt: res.ExpiresAt,
-			RetryAfter: retryAfter(res.ExpiresAt, now)}
-	case store.NotFound:
-		s.logger.LogAttrs(ctx, slog.LevelInfo, "otp: no pending code",
-			slog.Any("phone", req.Phone), slog.String("purpose", string(req.Purpose)))
-		return &VerifyError{Err: ErrNoCode}
-	}
-	return fmt.Errorf("otp: store: verify code: unknown outcome %d", res.Outcome)
-}
-
-// mac returns the HMAC-SHA256 of the code bound to phone and purpose, so
-// that a stored MAC is worthless for any other phone or purpose.
-func (s *Service) mac(p Phone, purpose Purpose, code string) []byte {
-	var buf [96]byte
-	msg := append(buf[:0], macDomain...)
-	msg = append(msg, 0)
-	msg = append(msg, purpose...)
-	msg = append(msg, 0)
-	msg = append(msg, p.E164()...)
-	msg = append(msg, 0)
-	msg = append(msg, code...)
-
-	h := s.macPool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(msg)
-	sum := h.Sum(make([]byte, 0, sha256.Size))
-	s.macPool.Put(h)
-	return sum
-}
-
-func (s *Service) challengeID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.random, b[:]); err != nil {
-		return "", fmt.Errorf("otp: read random bytes: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-func challengeKey(p Phone, purpose Purpose) string {
-	return "otp:code:" + string(purpose) + ":" + p.E164()
-}
-
-// limitsFor returns the counters that a send to p for client charges, and
-// the name of each.
-func (s *Service) limitsFor(p Phone, client string) ([]store.Limit, []Limit) {
-	e164 := p.E164()
-	prefix := e164
-	// Keep at least the country calling code and one digit.
-	if keep := len(e164) - s.limits.PrefixDigitsDropped; keep >= 2+len(strconv.Itoa(p.CountryCode())) {
-		prefix = e164[:keep]
-	}
-	country := s.limits.CountryHourly
-	if n, ok := s.limits.CountryHourlyByRegion[p.Region()]; ok {
-		country = n
-	}
-	names := []Limit{LimitPhoneHourly, LimitPhoneDaily, LimitClientHourly, LimitPrefixHourly,
-		LimitCountryHourly, LimitGlobalDaily}
-	limits := []store.Limit{
-		{Key: "otp:phone-hourly:" + e164, Max: int64(s.limits.PhoneHourly), Window: time.Hour},
-		{Key: "otp:phone-daily:" + e164, Max: int64(s.limits.PhoneDaily), Window: 24 * time.Hour},
-		{Key: "otp:client-hourly:" + client, Max: int64(s.limits.ClientHourly), Window: time.Hour},
-		{Key: "otp:prefix-hourly:" + prefix, Max: int64(s.limits.PrefixHourly), Window: time.Hour},
-		{Key: "otp:country-hourly:" + p.Region(), Max: int64(country), Window: time.Hour},
-		{Key: "otp:global-daily", Max: int64(s.limits.GlobalDaily), Window: 24 * time.Hour},
-	}
-	return limits, names
-}
-
-// refusal converts a refused reservation to a *LimitError.
-func (s *Service) refusal(res store.Reservation, limits []store.Limit, names []Limit, now time.Time) *LimitError {
-	e := &LimitError{RetryAt: res.RetryAt, RetryAfter: retryAfter(res.RetryAt, now)}
-	switch res.Refused {
-	case store.CheckBurnt:
-		e.Limit = LimitAttempts
-	case store.CheckCooldown:
-		e.Limit = LimitCooldown
-	default:
-		for i, l := range limits {
-			if l.Key == res.LimitKey {
-				e.Limit = names[i]
-			}
-		}
-		if e.Limit == "" {
-			// A store that reports a key it was not given; still a refusal.
-			e.Limit = Limit("store:" + res.LimitKey)
-		}
-	}
-	return e
-}
-
-func (s *Service) logRefusal(ctx context.Context, e *LimitError, req IssueRequest, client string, now time.Time) {
-	attrs := []slog.Attr{
-		slog.String("limit", string(e.Limit)), slog.Any("phone", req.Phone),
-		slog.String("region", req.Phone.Region()), slog.String("purpose", string(req.Purpose)),
-		slog.String("client", client), slog.Time("retry_at", e.RetryAt),
-	}
-	switch e.Limit {
-	case LimitPrefixHourly, LimitCountryHourly, LimitGlobalDaily:
-		// Signs of SMS pumping or an exhausted budget, which an operator
-		// should see. They are logged at most once a minute per limit,
-		// because an attack repeats them on every request.
-		if suppressed, ok := s.warnings.allow(e.Limit, now); ok {
-			s.logger.LogAttrs(ctx, slog.LevelWarn, "otp: send limit reached",
-				append(attrs, slog.Int("suppressed_since_last", suppressed))...)
-			return
-		}
-	}
-	s.logger.LogAttrs(ctx, slog.LevelDebug, "otp: send rejected by limit", attrs...)
-}
-
-// warnLimiter lets one warning per limit through per minute and counts
-// the ones it holds back.
-type warnLimiter struct {
-	mu         sync.Mutex
-	last       map[Limit]time.Time
-	suppressed map[Limit]int
-}
-
-func (w *warnLimiter) allow(l Limit, now time.Time) (suppressed int, ok bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.suppressed == nil {
-		w.suppressed = map[Limit]int{}
-	}
-	if last, seen := w.last[l]; seen && now.Sub(last) < time.Minute && now.Sub(last) >= 0 {
-		w.suppressed[l]++
-		return 0, false
-	}
-	suppressed = w.suppressed[l]
-	w.last[l] = now
-	w.suppressed[l] = 0
-	return suppressed, true
-}
-
-// clientKey returns the per-client counter subject for ip: the address for
-// IPv4, the /64 prefix for IPv6.
-func clientKey(ip netip.Addr) (string, error) {
-	if !ip.IsValid() {
-		return "", ErrMissingClientIP
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is4() {
-		return ip.String(), nil
-	}
-	prefix, err := ip.Prefix(64)
-	if err != nil {
-		return "", fmt.Errorf("otp: client IP: %w", err)
-	}
-	return prefix.String(), nil
-}
-
 // DefaultRegion returns the region of numbers typed without a country
 // calling code, or "" when there is none.
 func (s *Service) DefaultRegion() string { return s.defaultRegion }
@@ -570,15 +375,18 @@ func (s *Service) Regions() []string {
 
 // ParsePhoneIn parses input like [Service.ParsePhone], but reads a number
 // typed without a country calling code as one of region, which a person
-// chose from a list. region must be an allowed region; empty means the
-// default region.
+// chose from a list. region must be an allowed region, two ASCII letters
+// in any case; empty means the default region.
 func (s *Service) ParsePhoneIn(input, region string) (Phone, error) {
 	if region == "" {
 		return s.ParsePhone(input)
 	}
-	r, err := checkRegion(region)
-	if err != nil || (!s.allowAll && !s.allowed[r]) {
-		return Phone{}, &PhoneError{Err: ErrRegionNotAllowed, Region: strings.ToUpper(region)}
+	r, ok := normalizeRegion(region)
+	if !ok {
+		return Phone{}, &PhoneError{Err: ErrRegionNotAllowed, Detail: "unknown region " + quoteInput(region)}
+	}
+	if !s.allowAll && !s.allowed[r] {
+		return Phone{}, &PhoneError{Err: ErrRegionNotAllowed, Region: r}
 	}
 	p, err := ParsePhone(input, r)
 	if err != nil {
@@ -594,7 +402,11 @@ func (s *Service) ParsePhoneIn(input, region string) (Phone, error) {
 // region, such as 86 for "CN", or 0 for a region libphonenumber does not
 // know.
 func CountryCallingCode(region string) int {
-	return phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region))
+	r, ok := normalizeRegion(region)
+	if !ok {
+		return 0
+	}
+	return phonenumbers.GetCountryCodeForRegion(r)
 }
 
 // Allows reports whether s issues codes for purpose (Config.Purposes).

@@ -735,9 +735,9 @@ func TestServiceRegionsAndParsePhoneIn(t *testing.T) {
 	if s.DefaultRegion() != "CN" {
 		t.Errorf("DefaultRegion() = %q, want CN", s.DefaultRegion())
 	}
-	p, err := s.ParsePhoneIn("(201) 555-0123", "us")
-	if err != nil || p.E164() != "+12015550123" {
-		t.Errorf("ParsePhoneIn(US national) = %v, %v; want +12015550123", p.E164(), err)
+	p, err := s.ParsePhoneIn("(415) 555-2671", "us")
+	if err != nil || p.E164() != "+14155552671" {
+		t.Errorf("ParsePhoneIn(US national) = %v, %v; want +14155552671", p.E164(), err)
 	}
 	if p, err := s.ParsePhoneIn("+86 138 0013 8000", "US"); err != nil || p.Region() != "CN" {
 		t.Errorf("ParsePhoneIn(international, other region chosen) = %v, %v; want the CN number", p.E164(), err)

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,7 +144,13 @@ func (c *checker) checkConfig(data []byte, endpoint string, timeout time.Duratio
 	c.printf("Connector JSON: valid, signature %q, region %s, app %s, %d template(s).",
 		cfg.SignName, cfg.Region, cfg.SDKAppID, len(cfg.Templates))
 	if unknown, _ := tencent.UnknownFields(data); len(unknown) > 0 {
-		c.printf("  Note: ignored fields that the connector does not define: %s", strings.Join(unknown, ", "))
+		// Quoted, because a field name may hold escape sequences or line
+		// breaks that would rewrite the terminal or forge a verdict.
+		quoted := make([]string, len(unknown))
+		for i, name := range unknown {
+			quoted[i] = strconv.QuoteToASCII(name)
+		}
+		c.printf("  Note: ignored fields that the connector does not define: %s", strings.Join(quoted, ", "))
 	}
 	sender, err := tencent.New(cfg, tencent.Options{Endpoint: endpoint, Timeout: timeout})
 	if err != nil {

@@ -94,7 +94,7 @@ func TestCheckNoSendAndUnknownFields(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d, want 0\n%s", code, out)
 	}
-	wantLines(t, out, "ignored fields that the connector does not define: comment", "Signature: not looked up",
+	wantLines(t, out, `ignored fields that the connector does not define: "comment"`, "Signature: not looked up",
 		"Test code: not sent (-no-send).")
 	if n := srv.Requests("SendSms"); n != 0 {
 		t.Errorf("-no-send made %d SendSms requests, want 0", n)

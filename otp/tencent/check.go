@@ -240,7 +240,7 @@ func (s *Sender) describeTemplates(ctx context.Context, ids []uint64, internatio
 		var err error
 		resp, err = c.DescribeSmsTemplateList(req)
 		return err
-	})
+	}, nil)
 	if f != nil {
 		f.redact("", s.cfg.AccessKeySecret, s.cfg.AccessKeyID)
 		return nil, f.apiError("DescribeSmsTemplateList")
@@ -260,7 +260,7 @@ func (s *Sender) describeSigns(ctx context.Context, id, international uint64) ([
 		var err error
 		resp, err = c.DescribeSmsSignList(req)
 		return err
-	})
+	}, nil)
 	if f != nil {
 		f.redact("", s.cfg.AccessKeySecret, s.cfg.AccessKeyID)
 		return nil, f.apiError("DescribeSmsSignList")

@@ -8,13 +8,17 @@
 // none. Templates must be verification-code templates with exactly one
 // placeholder, {1}; they take codes of at most 6 digits.
 //
-// Send makes one SendSms request, bounded by Options.Timeout and the
-// caller's context, and never retries it. Tencent responds with HTTP 200
-// even when the number failed, so Send reads the number's SendStatus. Failures
-// are *otp.SendError values with Tencent's error code and request ID,
-// classified into otp.SendReason values, and marked otp.OutcomeUnknown
-// when the request may have reached Tencent. No secret, code or full phone
-// number appears in errors or logs.
+// Send makes one SendSms request for one E.164 number with the code as the
+// only template parameter, bounded by Options.Timeout and the caller's
+// context, and never retries it or follows a redirect. Tencent responds
+// with HTTP 200 even when the number failed, so Send reads the number's
+// SendStatus. Failures are *otp.SendError values with Tencent's error code
+// and request ID, classified into otp.SendReason values. A failure is
+// otp.OutcomeNotSent only when Tencent refused with a well-formed error
+// code and a request ID. Any other response (a timeout, a reset, an HTTP
+// error, a body that is not Tencent's, a status for another number) is
+// otp.OutcomeUnknown, since the message may still arrive. No secret, code,
+// TC3 signature or full phone number appears in errors or logs.
 //
 // [Sender.CheckTemplates] and [Sender.CheckSignature] check the
 // configuration against Tencent's DescribeSmsTemplateList and

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode"
 
 	tcerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 
@@ -22,6 +21,10 @@ type failure struct {
 	requestID string
 	message   string
 	err       error
+
+	// malformed marks a response that breaks the shape Tencent
+	// documents, which Send logs for the operator.
+	malformed bool
 }
 
 func (f *failure) sendError() *otp.SendError {
@@ -128,14 +131,20 @@ func classifySDKError(err error, rt *callTransport, ctx context.Context) *failur
 			// names only the endpoint and the cause.
 			f.err = errors.New(strings.TrimPrefix(sdkErr.Message, "Fail to get response because "))
 		}
+		if rt.redirected.Load() {
+			f.message = "response is a redirect, which the API never sends; not followed"
+			f.malformed = true
+		}
 	case "ClientError.HttpStatusCodeError":
 		// The body, often an HTML page of a gateway, stays out of the
 		// error.
 		f.message = fmt.Sprintf("HTTP status %d", rt.status.Load())
+		f.malformed = true
 	case "ClientError.IOError":
 		switch {
 		case rt.tooLarge.Load():
 			f.message = errBodyTooLarge.Error()
+			f.malformed = true
 		case ctx.Err() != nil:
 			f.err = ctx.Err()
 		default:
@@ -143,23 +152,40 @@ func classifySDKError(err error, rt *callTransport, ctx context.Context) *failur
 		}
 	case "ClientError.ParseJsonError":
 		f.message = fmt.Sprintf("response with HTTP status %d is not Tencent's JSON", rt.status.Load())
+		f.malformed = true
 	default:
 		if strings.HasPrefix(sdkErr.Code, "ClientError.") {
 			f.message = sdkErr.Code
 			break
 		}
-		f.reason, f.outcome = classifyCode(sdkErr.Code)
-		f.code = sdkErr.Code
-		f.requestID = sdkErr.RequestId
 		f.message = sdkErr.Message
+		f.requestID = cleanRequestID(sdkErr.RequestId)
+		reason, outcome, ok := classifyCode(sdkErr.Code)
+		switch {
+		case !ok:
+			// Not a code of Tencent's form: the SDK also takes the
+			// "codeDesc" of API 2.0 errors, which may be empty.
+			f.message = "response has a malformed error code " + quoteUntrusted(sdkErr.Code)
+			f.malformed = true
+		case f.requestID == "":
+			// Tencent's API 3.0 gives every error a request ID, so this
+			// error did not come from Tencent, and the request may still
+			// have reached it.
+			f.code = sdkErr.Code
+			f.message = "response has an error without a request ID"
+			f.malformed = true
+		default:
+			f.reason, f.outcome, f.code = reason, outcome, sdkErr.Code
+		}
 	}
 	return f
 }
 
 // codeReasons maps Tencent error codes, of the request or of a number's
-// SendStatus, to reasons. Sources: the SendSms error codes of API version
-// 2021-01-11 (tencentcloud-sdk-go, sms/v20210111/errors.go) and the common
-// error codes of Tencent Cloud API 3.0.
+// SendStatus, to reasons where the family of the code (the part before
+// the dot) gives the wrong one. Sources: the SmsErrorCode list of SendSms
+// (API version 2021-01-11) in Tencent's SDKs, and the common error codes
+// of Tencent Cloud API 3.0.
 var codeReasons = map[string]otp.SendReason{
 	"InvalidParameterValue.IncorrectPhoneNumber": otp.ReasonInvalidNumber,
 	"FailedOperation.PhoneNumberInBlacklist":     otp.ReasonInvalidNumber,
@@ -169,37 +195,67 @@ var codeReasons = map[string]otp.SendReason{
 	"UnsupportedOperation.UnsuportedRegion":                           otp.ReasonUnsupportedRegion,
 	"UnsupportedOperation.UnsupportedRegion":                          otp.ReasonUnsupportedRegion,
 	"UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber": otp.ReasonUnsupportedRegion,
+	"UnsupportedOperation.ChineseMainlandTemplateToGlobalPhone":       otp.ReasonUnsupportedRegion,
+	"UnsupportedOperation.GlobalTemplateToChineseMainlandPhone":       otp.ReasonUnsupportedRegion,
+	// The region is outside the countries that the SMS console allows.
+	"LimitExceeded.AppCountryOrRegionInBlacklist": otp.ReasonUnsupportedRegion,
 
-	"FailedOperation.InsufficientBalanceInSmsPackage":           otp.ReasonInsufficientBalance,
-	"UnauthorizedOperation.SerivceSuspendDueToArrears":          otp.ReasonInsufficientBalance,
-	"UnauthorizedOperation.ServiceSuspendDueToArrears":          otp.ReasonInsufficientBalance,
-	"FailedOperation.TemplateIncorrectOrUnapproved":             otp.ReasonMisconfigured,
-	"FailedOperation.SignatureIncorrectOrUnapproved":            otp.ReasonMisconfigured,
-	"FailedOperation.MissingTemplateList":                       otp.ReasonMisconfigured,
-	"FailedOperation.MissingSignatureList":                      otp.ReasonMisconfigured,
-	"FailedOperation.MissingSignature":                          otp.ReasonMisconfigured,
-	"FailedOperation.ContainSensitiveWord":                      otp.ReasonMisconfigured,
-	"FailedOperation.FailResolvePacket":                         otp.ReasonMisconfigured,
-	"FailedOperation.JsonParseFail":                             otp.ReasonMisconfigured,
-	"FailedOperation.NotEnterpriseCertification":                otp.ReasonMisconfigured,
-	"InvalidParameterValue.SdkAppIdNotExist":                    otp.ReasonMisconfigured,
-	"InvalidParameterValue.TemplateParameterFormatError":        otp.ReasonMisconfigured,
-	"InvalidParameterValue.TemplateParameterLengthLimit":        otp.ReasonMisconfigured,
-	"InvalidParameterValue.ContentLengthLimit":                  otp.ReasonMisconfigured,
-	"InvalidParameterValue.ProhibitedUseUrlInTemplateParameter": otp.ReasonMisconfigured,
-	"InvalidParameter.AppidAndBizId":                            otp.ReasonMisconfigured,
-	"InternalError.RequestTimeException":                        otp.ReasonMisconfigured, // server clock off
-	"InternalError.SigVerificationFail":                         otp.ReasonMisconfigured,
-	"InternalError.SigFieldMissing":                             otp.ReasonMisconfigured,
-	"InternalError.JsonParseFail":                               otp.ReasonMisconfigured,
-	"InternalError.RestApiInterfaceNotExist":                    otp.ReasonMisconfigured,
-	"IpInBlacklist":                                             otp.ReasonMisconfigured,
-	"IpNotInWhitelist":                                          otp.ReasonMisconfigured,
-	"InvalidAction":                                             otp.ReasonMisconfigured,
-	"NoSuchVersion":                                             otp.ReasonMisconfigured,
-	"ActionOffline":                                             otp.ReasonMisconfigured,
-	"LimitExceeded.PhoneNumberCountLimit":                       otp.ReasonUnknown,
-	"MissingParameter.EmptyPhoneNumberSet":                      otp.ReasonUnknown,
+	"FailedOperation.InsufficientBalanceInSmsPackage":          otp.ReasonInsufficientBalance,
+	"UnauthorizedOperation.SerivceSuspendDueToArrears":         otp.ReasonInsufficientBalance,
+	"UnauthorizedOperation.ServiceSuspendDueToArrears":         otp.ReasonInsufficientBalance,
+	"FailedOperation.TemplateIncorrectOrUnapproved":            otp.ReasonMisconfigured,
+	"FailedOperation.TemplateUnapprovedOrNotExist":             otp.ReasonMisconfigured,
+	"FailedOperation.TemplateIdNotExist":                       otp.ReasonMisconfigured,
+	"FailedOperation.TemplateParamSetNotMatchApprovedTemplate": otp.ReasonMisconfigured,
+	"FailedOperation.SignatureIncorrectOrUnapproved":           otp.ReasonMisconfigured,
+	"FailedOperation.SignIdNotExist":                           otp.ReasonMisconfigured,
+	"FailedOperation.MissingTemplateList":                      otp.ReasonMisconfigured,
+	"FailedOperation.MissingSignatureList":                     otp.ReasonMisconfigured,
+	"FailedOperation.MissingSignature":                         otp.ReasonMisconfigured,
+	"FailedOperation.ContainSensitiveWord":                     otp.ReasonMisconfigured,
+	"FailedOperation.FailResolvePacket":                        otp.ReasonMisconfigured,
+	"FailedOperation.JsonParseFail":                            otp.ReasonMisconfigured,
+	"FailedOperation.MarketingSendTimeConstraint":              otp.ReasonMisconfigured,
+	"FailedOperation.NotEnterpriseCertification":               otp.ReasonMisconfigured,
+	"FailedOperation.ProhibitSubAccountUse":                    otp.ReasonMisconfigured,
+	"InternalError.RequestTimeException":                       otp.ReasonMisconfigured, // server clock off
+	"InternalError.SigVerificationFail":                        otp.ReasonMisconfigured,
+	"InternalError.SigFieldMissing":                            otp.ReasonMisconfigured,
+	"InternalError.JsonParseFail":                              otp.ReasonMisconfigured,
+	"InternalError.RestApiInterfaceNotExist":                   otp.ReasonMisconfigured,
+	"LimitExceeded.PhoneNumberCountLimit":                      otp.ReasonUnknown,
+	"MissingParameter.EmptyPhoneNumberSet":                     otp.ReasonUnknown,
+}
+
+// familyReasons maps the family of a code, the part before the first dot,
+// to a reason.
+var familyReasons = map[string]otp.SendReason{
+	"LimitExceeded":             otp.ReasonRateLimited,
+	"RequestLimitExceeded":      otp.ReasonRateLimited,
+	"AuthFailure":               otp.ReasonMisconfigured,
+	"UnauthorizedOperation":     otp.ReasonMisconfigured,
+	"InvalidParameter":          otp.ReasonMisconfigured,
+	"InvalidParameterValue":     otp.ReasonMisconfigured,
+	"MissingParameter":          otp.ReasonMisconfigured,
+	"UnknownParameter":          otp.ReasonMisconfigured,
+	"InvalidRequest":            otp.ReasonMisconfigured,
+	"InvalidAction":             otp.ReasonMisconfigured,
+	"ActionOffline":             otp.ReasonMisconfigured,
+	"NoSuchVersion":             otp.ReasonMisconfigured,
+	"NoSuchProduct":             otp.ReasonMisconfigured,
+	"IpInBlacklist":             otp.ReasonMisconfigured,
+	"IpNotInWhitelist":          otp.ReasonMisconfigured,
+	"RequestSizeLimitExceeded":  otp.ReasonMisconfigured,
+	"ResourceNotFound":          otp.ReasonMisconfigured,
+	"UnsupportedProtocol":       otp.ReasonMisconfigured,
+	"UnsupportedRegion":         otp.ReasonMisconfigured, // the API region of Config.Region
+	"DryRunOperation":           otp.ReasonMisconfigured, // latch never sets DryRun
+	"InternalError":             otp.ReasonUnavailable,
+	"ResourceUnavailable":       otp.ReasonUnavailable,
+	"ResourceInUse":             otp.ReasonUnavailable,
+	"ServiceUnavailable":        otp.ReasonUnavailable,
+	"ResponseSizeLimitExceeded": otp.ReasonUnavailable,
+	"ResourceInsufficient":      otp.ReasonInsufficientBalance,
 }
 
 // definiteInternalErrors are InternalError codes that Tencent returns
@@ -212,86 +268,36 @@ var definiteInternalErrors = map[string]bool{
 	"InternalError.RestApiInterfaceNotExist": true,
 }
 
-// classifyCode returns the reason and outcome for a Tencent error code.
-// Any error code means that Tencent refused, so nothing was sent, except
-// for internal errors such as InternalError.Timeout ("request to send SMS
-// timed out"), after which the message may still be delivered.
-func classifyCode(code string) (otp.SendReason, otp.SendOutcome) {
+// codeRE is the form of Tencent's error codes: dot-separated words, such
+// as "LimitExceeded.PhoneNumberDailyLimit". One code of the SMS API,
+// "UnsupportedOperation.", ends with the dot.
+var codeRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*(\.[A-Za-z0-9]*)*$`)
+
+// maxCodeLength bounds an error code. The longest that Tencent lists for
+// SendSms has 63 characters:
+// UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber.
+const maxCodeLength = 100
+
+// classifyCode returns the reason and outcome for a Tencent error code,
+// and false for a string that is not one. Any error code means that
+// Tencent refused, so nothing was sent, except for internal errors such
+// as InternalError.Timeout ("request to send SMS timed out") and for
+// ResponseSizeLimitExceeded, after which the message may still be
+// delivered.
+func classifyCode(code string) (otp.SendReason, otp.SendOutcome, bool) {
+	if len(code) > maxCodeLength || !codeRE.MatchString(code) {
+		return otp.ReasonUnavailable, otp.OutcomeUnknown, false
+	}
+	family, _, _ := strings.Cut(code, ".")
 	outcome := otp.OutcomeNotSent
-	if (code == "InternalError" || strings.HasPrefix(code, "InternalError.")) && !definiteInternalErrors[code] {
+	if (family == "InternalError" && !definiteInternalErrors[code]) || family == "ResponseSizeLimitExceeded" {
 		outcome = otp.OutcomeUnknown
 	}
 	if r, ok := codeReasons[code]; ok {
-		return r, outcome
+		return r, outcome, true
 	}
-	family, _, _ := strings.Cut(code, ".")
-	switch family {
-	case "LimitExceeded", "RequestLimitExceeded":
-		return otp.ReasonRateLimited, outcome
-	case "AuthFailure", "UnauthorizedOperation", "InvalidParameter", "InvalidParameterValue",
-		"MissingParameter", "UnknownParameter", "InvalidRequest":
-		return otp.ReasonMisconfigured, outcome
-	case "InternalError", "ResourceUnavailable", "ServiceUnavailable":
-		return otp.ReasonUnavailable, outcome
-	case "ResourceInsufficient":
-		return otp.ReasonInsufficientBalance, outcome
+	if r, ok := familyReasons[family]; ok {
+		return r, outcome, true
 	}
-	return otp.ReasonUnknown, outcome
+	return otp.ReasonUnknown, outcome, true
 }
-
-// maxMessageLength bounds the provider message kept in an error.
-const maxMessageLength = 200
-
-// longDigitsRE matches runs of digits long enough to be a phone number.
-var longDigitsRE = regexp.MustCompile(`\+?\d{7,}`)
-
-// redact removes from the message the code, the given secrets and
-// anything shaped like a phone number, and bounds its length, so that an
-// error string is safe to log even when Tencent echoes the request.
-func (f *failure) redact(code string, secrets ...string) {
-	msg := f.message
-	for _, s := range secrets {
-		if len(s) >= 4 {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	msg = longDigitsRE.ReplaceAllString(msg, "[number]")
-	if len(code) >= 4 {
-		msg = strings.ReplaceAll(msg, code, "[code]")
-	}
-	msg = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, msg)
-	if r := []rune(msg); len(r) > maxMessageLength {
-		msg = string(r[:maxMessageLength]) + "..."
-	}
-	f.message = msg
-	if f.err != nil {
-		errText := f.err.Error()
-		cleaned := errText
-		for _, s := range secrets {
-			if len(s) >= 4 {
-				cleaned = strings.ReplaceAll(cleaned, s, "[redacted]")
-			}
-		}
-		if len(code) >= 4 {
-			cleaned = strings.ReplaceAll(cleaned, code, "[code]")
-		}
-		cleaned = longDigitsRE.ReplaceAllString(cleaned, "[number]")
-		if cleaned != errText {
-			f.err = &redactedError{text: cleaned, err: f.err}
-		}
-	}
-}
-
-// redactedError keeps the chain of an error whose text was redacted.
-type redactedError struct {
-	text string
-	err  error
-}
-
-func (e *redactedError) Error() string { return e.text }
-func (e *redactedError) Unwrap() error { return e.err }

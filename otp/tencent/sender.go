@@ -2,23 +2,16 @@ package tencent
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	sms "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/sms/v20210111"
 
 	"github.com/latchkit/latch/otp"
@@ -43,6 +36,9 @@ const MaxCodeLength = 6
 // instead of being buffered whole by the SDK.
 const maxResponseBytes = 1 << 20 // 1 MiB, the limit named in errBodyTooLarge
 
+// maxResponseHeaderBytes bounds the response headers.
+const maxResponseHeaderBytes = 64 << 10
+
 // Options configures New.
 type Options struct {
 	// Endpoint is the API's URL. Empty means DefaultEndpoint. It must use
@@ -60,8 +56,12 @@ type Options struct {
 	// four.
 	Purposes []otp.Purpose
 
-	// Logger receives failures, with phones masked and never a code or
-	// secret. Nil means slog.Default().
+	// Logger receives a warning for each response that breaks the shape
+	// Tencent documents, such as a SendSms response without a status for
+	// the number, an HTTP error page or a redirect. Warnings mask the
+	// phone and hold no code or secret. Refusals with a Tencent error code
+	// are not logged here, because the error returned carries them. Nil
+	// means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -139,8 +139,10 @@ func New(cfg Config, opts Options) (*Sender, error) {
 	s.scheme, s.host = scheme, host
 
 	// The context deadline of each call bounds the whole exchange, so the
-	// transport needs no timeouts of its own.
+	// transport needs no timeouts of its own. Tencent's response headers
+	// take a few hundred bytes; the default bound is 10 MiB.
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
+	s.transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	return s, nil
 }
 
@@ -191,12 +193,21 @@ func (s *Sender) CloseIdleConnections() { s.transport.CloseIdleConnections() }
 // Send sends m.Code with the template for m.Purpose to m.Phone. It makes
 // one SendSms request and never retries it. Failures are *otp.SendError
 // values. Tencent responds with HTTP 200 even when the number failed, so a
-// send succeeds only when the number's SendStatus code is "Ok".
+// send succeeds only when the response holds exactly one SendStatus for
+// the number and its code is "Ok".
+//
+// m.Phone must be one number in E.164 form and m.Code 1 to MaxCodeLength
+// ASCII digits. Anything else fails without contacting Tencent, so no
+// input can add recipients or template text to the request.
 func (s *Sender) Send(ctx context.Context, m otp.Message) error {
 	templateID, ok := s.templates[m.Purpose]
 	if !ok {
 		return &otp.SendError{Provider: Provider, Reason: otp.ReasonMisconfigured, Outcome: otp.OutcomeNotSent,
-			Message: fmt.Sprintf("no template for purpose %q", m.Purpose)}
+			Message: fmt.Sprintf("no template for purpose %s", quoteUntrusted(string(m.Purpose)))}
+	}
+	if !e164RE.MatchString(m.Phone) {
+		return &otp.SendError{Provider: Provider, Reason: otp.ReasonInvalidNumber, Outcome: otp.OutcomeNotSent,
+			Message: "phone number must be one number in E.164 form: '+' and at most 15 digits"}
 	}
 	if len(m.Code) == 0 || len(m.Code) > MaxCodeLength || strings.Trim(m.Code, "0123456789") != "" {
 		return &otp.SendError{Provider: Provider, Reason: otp.ReasonMisconfigured, Outcome: otp.OutcomeNotSent,
@@ -214,11 +225,12 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) error {
 	req.TemplateParamSet = []*string{&m.Code}
 
 	var resp *sms.SendSmsResponse
+	var status int32
 	f := s.call(ctx, func(c *sms.Client) error {
 		var err error
 		resp, err = c.SendSms(req)
 		return err
-	})
+	}, &status)
 	if f == nil {
 		f = sendStatus(resp, m.Phone)
 	}
@@ -226,179 +238,15 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) error {
 		return nil
 	}
 	f.redact(m.Code, s.cfg.AccessKeySecret, s.cfg.AccessKeyID)
+	if f.malformed {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "tencent: unexpected SendSms response",
+			slog.String("phone", otp.MaskPhone(m.Phone)), slog.String("request_id", f.requestID),
+			slog.Int("http_status", int(status)), slog.String("problem", f.message),
+			slog.String("outcome", f.outcome.String()))
+	}
 	return f.sendError()
 }
 
-// sendStatus finds the phone's entry in a SendSms response and returns a
-// failure unless its code is "Ok".
-func sendStatus(resp *sms.SendSmsResponse, phone string) *failure {
-	if resp == nil || resp.Response == nil {
-		return &failure{reason: otp.ReasonUnavailable, outcome: otp.OutcomeUnknown,
-			message: "response has no Response object"}
-	}
-	requestID := deref(resp.Response.RequestId)
-	var status *sms.SendStatus
-	for _, st := range resp.Response.SendStatusSet {
-		if st != nil && deref(st.PhoneNumber) == phone {
-			status = st
-		}
-	}
-	if status == nil && len(resp.Response.SendStatusSet) == 1 {
-		// Tencent may write the number differently (for example without
-		// the +86 of a domestic number); one entry is ours.
-		status = resp.Response.SendStatusSet[0]
-	}
-	if status == nil {
-		// The request reached Tencent, which may have sent the message.
-		return &failure{reason: otp.ReasonUnavailable, outcome: otp.OutcomeUnknown, requestID: requestID,
-			message: "response has no send status for the number"}
-	}
-	code := deref(status.Code)
-	if strings.EqualFold(code, "Ok") {
-		return nil
-	}
-	reason, outcome := classifyCode(code)
-	return &failure{reason: reason, outcome: outcome, code: code, requestID: requestID, message: deref(status.Message)}
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-// apiClient is an SDK client whose transport carries the context of the
-// call that holds it. A client serves one call at a time.
-type apiClient struct {
-	client *sms.Client
-	rt     *callTransport
-}
-
-// sdkInit serializes creation of SDK clients. The SDK's Client.Init calls
-// log.SetFlags on the standard logger; New restores the flags afterwards
-// so the application's log output does not change.
-var sdkInit sync.Mutex
-
-func (s *Sender) newClient() (*apiClient, error) {
-	rt := &callTransport{base: s.transport}
-	prof := profile.NewClientProfile()
-	prof.HttpProfile.Endpoint = s.host
-	prof.HttpProfile.Scheme = strings.ToUpper(s.scheme)
-	prof.HttpProfile.ReqMethod = "POST"
-	// The SDK's own timeout is in whole seconds; it is a backstop behind
-	// the context deadline that call sets.
-	prof.HttpProfile.ReqTimeout = int(math.Ceil(s.timeout.Seconds())) + 1
-	prof.Language = "en-US"
-
-	sdkInit.Lock()
-	flags := log.Flags()
-	client, err := sms.NewClient(common.NewCredential(s.cfg.AccessKeyID, s.cfg.AccessKeySecret), s.cfg.Region, prof)
-	log.SetFlags(flags)
-	sdkInit.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("tencent: create SDK client: %w", err)
-	}
-	client.WithHttpTransport(rt)
-	return &apiClient{client: client, rt: rt}, nil
-}
-
-// call runs one API request with a client bound to ctx, bounded by the
-// timeout, and converts an SDK error to a failure.
-func (s *Sender) call(ctx context.Context, do func(*sms.Client) error) *failure {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-
-	c, _ := s.clients.Get().(*apiClient)
-	if c == nil {
-		var err error
-		if c, err = s.newClient(); err != nil {
-			return &failure{reason: otp.ReasonUnknown, outcome: otp.OutcomeNotSent, err: err}
-		}
-	}
-	c.rt.reset(ctx)
-	err := do(c.client)
-	f := classifySDKError(err, c.rt, ctx)
-	c.rt.reset(nil)
-	s.clients.Put(c)
-	return f
-}
-
-// callTransport gives each request the context of the call. It records
-// what classifySDKError needs: whether a connection was made, after which
-// the request may have reached Tencent, the HTTP status, and whether the
-// body exceeded maxResponseBytes.
-type callTransport struct {
-	base http.RoundTripper
-
-	ctx       context.Context
-	trips     int
-	connected atomic.Bool
-	status    atomic.Int32
-	tooLarge  atomic.Bool
-}
-
-func (t *callTransport) reset(ctx context.Context) {
-	t.ctx = ctx
-	t.trips = 0
-	t.connected.Store(false)
-	t.status.Store(0)
-	t.tooLarge.Store(false)
-}
-
-var errRedirect = errors.New("redirect not followed")
-
-func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.trips++
-	if t.trips > 1 {
-		// http.Client follows a redirect with a new request; the API
-		// never redirects, so refuse to send the message elsewhere.
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errRedirect
-	}
-	ctx := t.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	trace := &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { t.connected.Store(true) },
-	}
-	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
-	if err != nil {
-		return nil, err
-	}
-	t.status.Store(int32(resp.StatusCode))
-	resp.Body = &limitedBody{rc: resp.Body, left: maxResponseBytes, t: t}
-	return resp, nil
-}
-
-var errBodyTooLarge = errors.New("response body larger than 1 MiB")
-
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-	t    *callTransport
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// Read one more byte to tell a body of exactly the limit from a
-		// longer one.
-		var one [1]byte
-		if n, _ := b.rc.Read(one[:]); n > 0 {
-			b.t.tooLarge.Store(true)
-			return 0, errBodyTooLarge
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
+// e164RE matches one phone number in E.164 form: '+', a country calling
+// code that does not start with 0, and at most 15 digits in all.
+var e164RE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)

@@ -39,6 +39,9 @@ func newSender(t *testing.T, srv *tencenttest.Server, opts tencent.Options) *ten
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Second
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s, err := tencent.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

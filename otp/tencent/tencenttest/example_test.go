@@ -1,8 +1,13 @@
 package tencenttest_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
+	"github.com/latchkit/latch/otp"
+	"github.com/latchkit/latch/otp/tencent"
 	"github.com/latchkit/latch/otp/tencent/tencenttest"
 )
 
@@ -20,4 +25,25 @@ func ExampleNewServer() {
 	_, ok := srv.LastCode("+8613800138000")
 	fmt.Println("messages:", len(srv.Messages()), "code:", ok)
 	// Output: messages: 0 code: false
+}
+
+func ExampleServer_SendRequests() {
+	srv := tencenttest.NewServer(tencenttest.Options{})
+	defer srv.Close()
+	cfg, _ := tencent.ParseConfig(srv.ConnectorJSON())
+	sender, _ := tencent.New(cfg, tencent.Options{Endpoint: srv.URL, Logger: slog.New(slog.DiscardHandler)})
+
+	// The connection breaks after the request arrived: the code may have
+	// been sent, so the sender reports an unknown outcome and does not
+	// try again.
+	srv.SetFault(tencenttest.Fault{Kind: tencenttest.FaultReset})
+	err := sender.Send(context.Background(), otp.Message{Phone: "+8613800138000", Code: "123456", Purpose: otp.SignIn})
+	var se *otp.SendError
+	if errors.As(err, &se) {
+		fmt.Println("outcome:", se.Outcome)
+	}
+	fmt.Println("requests:", len(srv.SendRequests()), "accepted:", len(srv.Messages()))
+	// Output:
+	// outcome: outcome unknown
+	// requests: 1 accepted: 0
 }

@@ -5,7 +5,8 @@
 // of every request as Tencent does, and serves SendSms,
 // DescribeSmsTemplateList and DescribeSmsSignList with Tencent's response
 // shapes. It records the messages it accepts for sending, so tests read
-// codes back with LastCode. SetFault and FailNumber make it misbehave.
+// codes back with LastCode, and every SendSms request, answered or not,
+// with SendRequests. SetFault and FailNumber make it misbehave.
 //
 //	srv := tencenttest.NewServer(tencenttest.Options{})
 //	defer srv.Close()
@@ -139,6 +140,17 @@ const (
 	// FaultHang waits for Fault.Hang (default Options.MaxHang), until the
 	// client gives up or until Close, then responds with 504.
 	FaultHang
+	// FaultBody responds with HTTP status Fault.Status (default 200), the
+	// headers in Fault.Header and Fault.Body as it is, for responses that
+	// the other kinds do not cover: JSON of the wrong shape, redirects,
+	// compressed bodies.
+	FaultBody
+	// FaultReset reads the request and then resets the TCP connection
+	// without responding, as a failing load balancer does.
+	FaultReset
+	// FaultStall responds with HTTP 200 and the first bytes of a JSON
+	// body, then waits like FaultHang before closing the connection.
+	FaultStall
 )
 
 // Fault makes the server misbehave. See SetFault.
@@ -146,8 +158,18 @@ type Fault struct {
 	Kind    FaultKind
 	Code    string        // for FaultError
 	Message string        // for FaultError
-	Status  int           // for FaultStatus
-	Hang    time.Duration // for FaultHang
+	Status  int           // for FaultStatus and FaultBody
+	Hang    time.Duration // for FaultHang and FaultStall
+
+	// Body and Header are the response of FaultBody. Header may also set
+	// Content-Type, which is application/json otherwise.
+	Body   []byte
+	Header http.Header
+
+	// EchoRequest makes FaultError append the request's Authorization
+	// header and body to Message, as a server that reflects its input
+	// does, so that tests can check what a client redacts.
+	EchoRequest bool
 
 	// Action limits the fault to one API action, such as "SendSms". Empty
 	// means every action.
@@ -168,6 +190,7 @@ type Server struct {
 	templates map[uint64]Template
 	signs     map[uint64]Sign
 	messages  []Message
+	received  []Message
 	failures  map[string]numberFailure
 	fault     *Fault
 	requests  map[string]int
@@ -339,6 +362,16 @@ func (s *Server) LastCode(phone string) (string, bool) {
 	return "", false
 }
 
+// SendRequests returns one Message for each number of every SendSms
+// request whose body parsed as JSON, oldest first, including requests that
+// a fault, a failed check or FailNumber answered. Tests use it to count the
+// attempts to reach a number and to learn codes that were never delivered.
+func (s *Server) SendRequests() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.received)
+}
+
 // Requests returns how many requests of the given action arrived,
 // including rejected ones; an empty action counts all.
 func (s *Server) Requests(action string) int {
@@ -371,8 +404,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	if action == "SendSms" {
+		s.recordSendRequest(body, requestID)
+	}
 	if fault != nil && (fault.Action == "" || fault.Action == action) {
-		s.serveFault(w, r, *fault, requestID)
+		s.serveFault(w, r, *fault, requestID, body)
 		return
 	}
 	if len(body) > maxRequestBody {
@@ -403,10 +439,39 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"Response": withRequestID(result, requestID)})
 }
 
-func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault, requestID string) {
+// sendRequest is the body of a SendSms request, as the stand-in reads it.
+type sendRequest struct {
+	PhoneNumberSet   []string
+	SmsSdkAppId      string
+	TemplateId       string
+	SignName         string
+	TemplateParamSet []string
+}
+
+// recordSendRequest adds the numbers of a SendSms body to s.received.
+func (s *Server) recordSendRequest(body []byte, requestID string) {
+	var req sendRequest
+	if json.Unmarshal(body, &req) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, phone := range req.PhoneNumberSet {
+		s.received = append(s.received, Message{
+			Phone: phone, TemplateID: req.TemplateId, SignName: req.SignName, SDKAppID: req.SmsSdkAppId,
+			Params: slices.Clone(req.TemplateParamSet), RequestID: requestID, Time: s.opts.Now(),
+		})
+	}
+}
+
+func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault, requestID string, body []byte) {
 	switch f.Kind {
 	case FaultError:
-		writeError(w, requestID, apiError{f.Code, f.Message})
+		msg := f.Message
+		if f.EchoRequest {
+			msg += " Authorization: " + r.Header.Get("Authorization") + " Body: " + string(body)
+		}
+		writeError(w, requestID, apiError{f.Code, msg})
 	case FaultStatus:
 		status := f.Status
 		if status == 0 {
@@ -430,23 +495,67 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault, req
 			}
 		}
 	case FaultHang:
-		d := f.Hang
-		if d <= 0 || d > s.opts.MaxHang {
-			d = s.opts.MaxHang
+		if s.hang(r, f.Hang) {
+			w.WriteHeader(http.StatusGatewayTimeout)
 		}
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.quit:
-			return
-		case <-timer.C:
+	case FaultBody:
+		for k, vs := range f.Header {
+			w.Header()[k] = vs
 		}
-		w.WriteHeader(http.StatusGatewayTimeout)
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		w.Write(f.Body)
+	case FaultReset:
+		resetConnection(w)
+	case FaultStall:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"Response":{"SendStatusSet":[`)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		s.hang(r, f.Hang)
+		resetConnection(w)
 	default:
 		writeError(w, requestID, apiError{"InternalError", fmt.Sprintf("Unknown fault kind %d.", f.Kind)})
 	}
+}
+
+// hang waits for d (at most Options.MaxHang), for the client to give up or
+// for Close. It reports whether d passed.
+func (s *Server) hang(r *http.Request, d time.Duration) bool {
+	if d <= 0 || d > s.opts.MaxHang {
+		d = s.opts.MaxHang
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-s.quit:
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// resetConnection closes the connection of w with a TCP reset (SO_LINGER
+// 0), so the client reads ECONNRESET instead of a clean end of stream.
+func resetConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		tcp.SetLinger(0)
+	}
+	conn.Close()
 }
 
 // authorizationRE matches the Authorization header of TC3-HMAC-SHA256.
@@ -535,13 +644,7 @@ var placeholderRE = regexp.MustCompile(`\{(\d+)\}`)
 var e164RE = regexp.MustCompile(`^\+[1-9]\d{6,14}$`)
 
 func (s *Server) sendSms(body []byte, requestID string) (any, *apiError) {
-	var req struct {
-		PhoneNumberSet   []string
-		SmsSdkAppId      string
-		TemplateId       string
-		SignName         string
-		TemplateParamSet []string
-	}
+	var req sendRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, &apiError{"FailedOperation.JsonParseFail", "The request body is not valid JSON."}
 	}

@@ -154,3 +154,51 @@ func TestConnectorJSONAndDescribe(t *testing.T) {
 		t.Errorf("DescribeSmsTemplateList = %s, want only template %d", resp.ToJsonString(), id)
 	}
 }
+
+func TestFaultKinds(t *testing.T) {
+	srv := tencenttest.NewServer(tencenttest.Options{MaxHang: 100 * time.Millisecond})
+	defer srv.Close()
+	tests := []struct {
+		fault tencenttest.Fault
+		code  string // SDK error code
+		check func(*tcerrors.TencentCloudSDKError) bool
+	}{
+		{tencenttest.Fault{Kind: tencenttest.FaultBody, Status: 418, Body: []byte("teapot")}, "ClientError.HttpStatusCodeError",
+			func(e *tcerrors.TencentCloudSDKError) bool {
+				return strings.Contains(e.Message, "418") && strings.Contains(e.Message, "teapot")
+			}},
+		{tencenttest.Fault{Kind: tencenttest.FaultBody, Body: []byte(`{"Response":{"Error":{"Code":"X.Y"},"RequestId":"r"}}`)}, "X.Y",
+			func(e *tcerrors.TencentCloudSDKError) bool { return e.RequestId == "r" }},
+		{tencenttest.Fault{Kind: tencenttest.FaultReset}, "ClientError.NetworkError",
+			func(e *tcerrors.TencentCloudSDKError) bool {
+				return strings.Contains(e.Message, "reset") || strings.Contains(e.Message, "EOF")
+			}},
+		{tencenttest.Fault{Kind: tencenttest.FaultStall}, "ClientError.IOError", nil},
+		{tencenttest.Fault{Kind: tencenttest.FaultError, Code: "FailedOperation.OtherError", Message: "echo:", EchoRequest: true}, "FailedOperation.OtherError",
+			func(e *tcerrors.TencentCloudSDKError) bool {
+				return strings.Contains(e.Message, "echo: Authorization: TC3-HMAC-SHA256 Credential="+tencenttest.DefaultSecretID) &&
+					strings.Contains(e.Message, `"TemplateParamSet":["123456"]`)
+			}},
+	}
+	for _, tt := range tests {
+		srv.SetFault(tt.fault)
+		_, err := sendSms(sdkClient(t, srv, tencenttest.DefaultSecretKey, nil))
+		sdkErr, ok := err.(*tcerrors.TencentCloudSDKError)
+		if !ok || sdkErr.Code != tt.code || (tt.check != nil && !tt.check(sdkErr)) {
+			t.Errorf("SendSms with fault %d: %v, want %s", tt.fault.Kind, err, tt.code)
+		}
+	}
+	srv.ClearFault()
+	reqs := srv.SendRequests()
+	if len(reqs) != len(tests) {
+		t.Fatalf("SendRequests() has %d entries, want %d: one per request, faults included", len(reqs), len(tests))
+	}
+	for _, m := range reqs {
+		if m.Phone != "+8613800138000" || len(m.Params) != 1 || m.Params[0] != "123456" || m.RequestID == "" {
+			t.Errorf("SendRequests entry %+v, want the number, code and a request ID", m)
+		}
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("Messages() has %d entries after faults only, want 0", n)
+	}
+}
