@@ -41,6 +41,7 @@ type Auth struct {
 	routeList   []Route
 
 	refresher refresher
+	claimer   claimer  // the shared session store's claims, if it offers them
 	inflight  sync.Map // state -> chan struct{}, callbacks in progress
 }
 
@@ -123,12 +124,18 @@ func (a *Auth) setUpSessions() {
 	c := &a.cfg
 	if c.Sessions != nil {
 		a.sm = c.Sessions
+		if cl, ok := a.sm.Store.(claimer); ok {
+			a.claimer = cl
+		}
 		if !a.sm.Cookie.HttpOnly || (c.isHTTPS() && !a.sm.Cookie.Secure) {
 			a.log.Warn("latch: the session cookie lacks HttpOnly or Secure: set both on Config.Sessions.Cookie")
 		}
 		return
 	}
 
+	if cl, ok := c.SessionStore.(claimer); ok {
+		a.claimer = cl
+	}
 	sm := scs.New()
 	sm.Lifetime = c.SessionLifetime
 	sm.Codec = Codec{}

@@ -3,6 +3,7 @@ package latch
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,6 +33,13 @@ const (
 	refreshRetryAfter = 30 * time.Second
 	// maxRefreshResults bounds the memory that remembered outcomes take.
 	maxRefreshResults = 10000
+	// refreshClaimTTL is how long one instance's claim to a refresh token
+	// lasts in a shared store: longer than any refresh takes, which
+	// providerTimeout bounds.
+	refreshClaimTTL = time.Minute
+	// refreshPollInterval is how often an instance that lost the claim
+	// reads the session for the winner's tokens.
+	refreshPollInterval = 50 * time.Millisecond
 )
 
 // errGrantRevoked means the provider refused the refresh token, or sent
@@ -169,7 +177,7 @@ func (a *Auth) refreshShared(ctx context.Context, u *User, t *Tokens) (*Tokens, 
 		// it. providerTimeout bounds it, even for a client without a
 		// timeout, because every request of the session waits for it.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), providerTimeout(a.oidc.client))
-		nt, err := a.refresh(rctx, u, t)
+		nt, err := a.refreshOnce(rctx, key, a.sm.Token(ctx), u, t)
 		cancel()
 		ttl := refreshResultTTL
 		if err != nil && !errors.Is(err, errGrantRevoked) {
@@ -182,6 +190,71 @@ func (a *Auth) refreshShared(ctx context.Context, u *User, t *Tokens) (*Tokens, 
 		return nil, err
 	}
 	return v.(*Tokens), nil
+}
+
+// refreshOnce refreshes t unless another instance that shares the
+// session store is refreshing the same token: then it waits for that
+// instance's tokens to reach the store. Providers that rotate refresh
+// tokens revoke the whole grant when one is used twice, so two instances
+// must never both send it. Stores that several instances share
+// (store/redis, store/postgres) offer the claim that decides; with any
+// other store the process-wide singleflight is the only guard.
+func (a *Auth) refreshOnce(ctx context.Context, key, session string, u *User, t *Tokens) (*Tokens, error) {
+	if a.claimer == nil {
+		return a.refresh(ctx, u, t)
+	}
+	claimed, err := a.claimer.ClaimCtx(ctx, "refresh:"+hex.EncodeToString([]byte(key)), refreshClaimTTL)
+	if err != nil {
+		return nil, fmt.Errorf("latch: claiming the refresh in the session store failed: %w", err)
+	}
+	if claimed {
+		return a.refresh(ctx, u, t)
+	}
+	return a.awaitRefresh(ctx, session, t)
+}
+
+// awaitRefresh waits for another instance to save the tokens that replace
+// t in the session, reading the session from the store every
+// refreshPollInterval until ctx ends.
+func (a *Auth) awaitRefresh(ctx context.Context, session string, t *Tokens) (*Tokens, error) {
+	tick := time.NewTicker(refreshPollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("latch: another instance is refreshing these tokens and has not saved new ones: %w", ctx.Err())
+		case <-tick.C:
+		}
+		// A context without the request's values, so that scs reads the
+		// store again rather than returning the request's own copy of the
+		// session; it keeps ctx's deadline.
+		fresh, cancel := context.WithDeadline(context.Background(), deadlineOf(ctx))
+		sctx, err := a.sm.Load(fresh, session)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if !a.sm.Exists(sctx, keyUser) {
+			return nil, fmt.Errorf("%w: the session ended on another instance", errGrantRevoked)
+		}
+		raw, _ := a.sm.Get(sctx, keyTokens).([]byte)
+		if nt, err := unmarshalTokens(raw); err == nil && nt.refreshToken != t.refreshToken {
+			return nt, nil
+		}
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(defaultProviderTimeout)
+}
+
+// claimer is implemented by session stores that several instances share;
+// see refreshOnce.
+type claimer interface {
+	ClaimCtx(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // refresh exchanges the refresh token at the provider's token endpoint and

@@ -358,5 +358,5 @@ func TestPhoneSendSessionIsShortLived(t *testing.T) {
 	ps.phoneSignIn(signed, "13800138001").expectStatus(t, http.StatusSeeOther)
 	ps.sendCode(signed, "/sign-up/phone", "13800138002")
 	ps.clock.Advance(pendingLifetime + time.Second)
-	signed.get(ps.srv.URL + "/private").expectStatus(t, http.StatusOK)
+	signed.get(ps.srv.URL+"/private").expectStatus(t, http.StatusOK)
 }

@@ -139,9 +139,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // statements are the SQL statements of the store's operations.
 type statements struct {
-	reserve, release, verify                  string
-	findSession, commitSession, deleteSession string
-	deleteExpired                             string
+	reserve, release, verify                         string
+	findSession, commitSession, deleteSession, claim string
+	deleteExpired                                    string
 }
 
 func (n names) statements() statements {
@@ -162,6 +162,10 @@ func (n names) statements() statements {
 		commitSession: "INSERT INTO " + n.sessions + " AS s (token, data, expires_at) VALUES ($1, $2, $3) " +
 			"ON CONFLICT (token) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
 		deleteSession: "DELETE FROM " + n.sessions + " WHERE token = $1",
+		// A claim is made by inserting its row, or by taking over a row
+		// whose claim has expired; RETURNING yields nothing otherwise.
+		claim: "INSERT INTO " + n.sessions + " AS s (token, data, expires_at) VALUES ($1, '', $2) " +
+			"ON CONFLICT (token) DO UPDATE SET expires_at = excluded.expires_at WHERE s.expires_at <= $3 RETURNING 1",
 
 		deleteExpired: "WITH " + deleteExpired("c", n.challenges) + ", " + deleteExpired("n", n.counters) + ", " +
 			deleteExpired("s", n.sessions) +

@@ -68,6 +68,27 @@ func (ss *SessionStore) DeleteCtx(ctx context.Context, token string) error {
 	return nil
 }
 
+// ClaimCtx claims key for ttl, and reports whether this call made the
+// claim: false means another caller, on this or another instance, holds
+// it. latch claims each refresh token before it sends it to the provider,
+// so that two instances never both spend a token that the provider
+// rotates. The claim is a row of the sessions table under "claim:" and
+// key, which the cleanup removes once it expires; it costs one statement.
+func (ss *SessionStore) ClaimCtx(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	octx, cancel := ss.s.op(ctx)
+	defer cancel()
+	now := ss.s.now()
+	var one int
+	err := ss.s.pool.QueryRow(octx, ss.s.sql.claim, "claim:"+key, now.Add(ttl), now).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, ss.s.wrap(ctx, octx, "claim", err)
+	}
+	return true, nil
+}
+
 // Find is FindCtx with a background context, bounded by the store's
 // Timeout.
 func (ss *SessionStore) Find(token string) ([]byte, bool, error) {

@@ -74,6 +74,21 @@ func (ss *SessionStore) DeleteCtx(ctx context.Context, token string) error {
 	return nil
 }
 
+// ClaimCtx claims key for ttl, and reports whether this call made the
+// claim: false means another caller, on this or another instance, holds
+// it. latch claims each refresh token before it sends it to the provider,
+// so that two instances never both spend a token that the provider
+// rotates. It costs one SET NX command.
+func (ss *SessionStore) ClaimCtx(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	octx, cancel := ss.s.op(ctx)
+	defer cancel()
+	ok, err := ss.s.client.SetNX(octx, ss.s.prefix+"claim:"+key, 1, ttl).Result()
+	if err != nil {
+		return false, ss.s.wrap(ctx, octx, "claim", err)
+	}
+	return ok, nil
+}
+
 // Find is FindCtx with a background context, bounded by the store's
 // Timeout.
 func (ss *SessionStore) Find(token string) ([]byte, bool, error) {
