@@ -84,13 +84,10 @@ func (f *phoneFlow) send() {
 		issued, err = f.issue(phone)
 	}
 	if err != nil {
-		if isStoreError(err) {
-			f.a.storeFailed(f.w, f.r, "otp", err)
-			return
+		if status, msg, ok := f.refusal(err); ok {
+			st.Error = msg
+			f.renderNumber(status, st)
 		}
-		status, msg := f.explain(err)
-		st.Error = msg
-		f.renderNumber(status, st)
 		return
 	}
 	f.a.keepShort(f.ctx())
@@ -131,12 +128,9 @@ func (f *phoneFlow) verify() {
 		err = f.a.phone.Codes.Verify(f.ctx(), otp.VerifyRequest{Phone: phone, Purpose: f.purpose, Code: code})
 	}
 	if err != nil {
-		if isStoreError(err) {
-			f.a.storeFailed(f.w, f.r, "otp", err)
-			return
+		if status, msg, ok := f.refusal(err); ok {
+			f.renderCode(status, p, msg, "")
 		}
-		status, msg := f.explain(err)
-		f.renderCode(status, p, msg, "")
 		return
 	}
 
@@ -194,12 +188,9 @@ func (f *phoneFlow) resend() {
 		issued, err = f.issue(phone)
 	}
 	if err != nil {
-		if isStoreError(err) {
-			f.a.storeFailed(f.w, f.r, "otp", err)
-			return
+		if status, msg, ok := f.refusal(err); ok {
+			f.renderCode(status, p, msg, "")
 		}
-		status, msg := f.explain(err)
-		f.renderCode(status, p, msg, "")
 		return
 	}
 	p.ResendAt, p.Expires = issued.ResendAt, issued.ExpiresAt
@@ -263,6 +254,18 @@ func (a *Auth) phonePagePath(path, returnTo string) string {
 		return path
 	}
 	return path + "?" + url.Values{"return_to": {returnTo}}.Encode()
+}
+
+// refusal returns the status and message for an error from package otp.
+// A store failure is no refusal: refusal sends the 503 page itself and
+// reports false.
+func (f *phoneFlow) refusal(err error) (status int, msg string, ok bool) {
+	if isStoreError(err) {
+		f.a.storeFailed(f.w, f.r, "otp", err)
+		return 0, "", false
+	}
+	status, msg = f.explain(err)
+	return status, msg, true
 }
 
 // isStoreError reports whether err comes from the otp state store, not
