@@ -2,16 +2,19 @@ package latch
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/latchkit/latch/otp"
+	"github.com/latchkit/latch/store/redis"
 )
 
 // The benchmarks of the request path. BenchmarkHandlerBare is the
@@ -50,8 +53,7 @@ func signedInCookie(tb testing.TB, a *Auth, u *User) *http.Cookie {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	a.sm.Put(ctx, keyUser, u.marshal())
-	a.sm.Put(ctx, keySeen, a.cfg.Now().Unix())
+	a.sm.Put(ctx, keyUser, u.marshal(a.cfg.Now()))
 	token, _, err := a.sm.Commit(ctx)
 	if err != nil {
 		tb.Fatal(err)
@@ -138,4 +140,22 @@ func benchPhoneConfig(tb testing.TB) *PhoneConfig {
 		tb.Fatal(err)
 	}
 	return &PhoneConfig{Codes: codes}
+}
+
+// BenchmarkRequireAuthSignedInRedis is BenchmarkRequireAuthSignedIn with
+// the Redis session store: one GET per request. It runs when
+// LATCH_TEST_REDIS_URL is set.
+func BenchmarkRequireAuthSignedInRedis(b *testing.B) {
+	u := os.Getenv("LATCH_TEST_REDIS_URL")
+	if u == "" {
+		b.Skip("LATCH_TEST_REDIS_URL is not set: set it to a Redis URL such as redis://127.0.0.1:6379/15")
+	}
+	rs, err := redis.New(context.Background(), redis.Options{URL: u, KeyPrefix: fmt.Sprintf("latch-bench-%d:", time.Now().UnixNano())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rs.Close()
+	a := benchAuth(b, func(c *Config) { c.SessionStore = rs.Sessions() })
+	h := a.Wrap(a.RequireAuth(okHandler))
+	serveBench(b, h, benchRequest(signedInCookie(b, a, benchUser), "text/html"), http.StatusOK)
 }

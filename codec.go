@@ -164,8 +164,6 @@ func internKey(b []byte) (string, bool) {
 		return keyTokens, true
 	case keyPending:
 		return keyPending, true
-	case keySeen:
-		return keySeen, true
 	case keyDone:
 		return keyDone, true
 	}

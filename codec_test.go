@@ -119,7 +119,7 @@ func TestCodecMatchesScsSemantics(t *testing.T) {
 func TestUserRecordRoundTrip(t *testing.T) {
 	u := &User{Subject: "s", Issuer: "https://id", Method: MethodOIDC, Name: "N", Email: "e@x", Phone: "+1",
 		Picture: "p", EmailVerified: true, SignedInAt: time.Unix(1_700_000_000, 0), claims: []byte(`{"a":1}`)}
-	got, err := unmarshalUser(u.marshal())
+	got, err := unmarshalUser(u.marshal(time.Time{}))
 	if err != nil || !reflect.DeepEqual(got, u) {
 		t.Errorf("user round trip = %+v, %v; want %+v", got, err, u)
 	}
@@ -139,7 +139,7 @@ func FuzzCodecDecode(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte{codecGob})
 	f.Add([]byte{})
-	u := (&User{Subject: "s", claims: []byte("{}")}).marshal()
+	u := (&User{Subject: "s", claims: []byte("{}")}).marshal(time.Time{})
 	f.Add(u)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		deadline, values, err := Codec{}.Decode(b)
@@ -196,7 +196,7 @@ func FuzzParseCallbackQuery(f *testing.F) {
 }
 
 func TestCheckUserRecordMatchesUnmarshal(t *testing.T) {
-	good := (&User{Subject: "s", Method: MethodOIDC, claims: []byte("{}")}).marshal()
+	good := (&User{Subject: "s", Method: MethodOIDC, claims: []byte("{}")}).marshal(time.Time{})
 	for i := 0; i <= len(good); i++ {
 		b := good[:i]
 		_, ok := checkUserRecord(b)
@@ -208,7 +208,7 @@ func TestCheckUserRecordMatchesUnmarshal(t *testing.T) {
 	if oidc, ok := checkUserRecord(good); !oidc || !ok {
 		t.Errorf("checkUserRecord(OIDC record) = %v, %v", oidc, ok)
 	}
-	phone := (&User{Subject: "+1", Method: MethodPhone}).marshal()
+	phone := (&User{Subject: "+1", Method: MethodPhone}).marshal(time.Time{})
 	if oidc, ok := checkUserRecord(phone); oidc || !ok {
 		t.Errorf("checkUserRecord(phone record) = %v, %v", oidc, ok)
 	}

@@ -542,14 +542,15 @@ func (a *Auth) startSession(ctx context.Context, u *User, t *Tokens) error {
 	if err := a.sm.RenewToken(ctx); err != nil {
 		return err
 	}
-	a.sm.Put(ctx, keyUser, u.marshal())
+	record := u.marshal(a.cfg.Now())
+	a.sm.Put(ctx, keyUser, record)
 	if t != nil {
 		a.sm.Put(ctx, keyTokens, t.marshal())
 	} else {
 		a.sm.Remove(ctx, keyTokens)
 	}
 	if st := stateFrom(ctx); st != nil {
-		st.setSignedIn(u, t)
+		st.setSignedIn(u, record, t)
 	}
 	return nil
 }
@@ -637,7 +638,7 @@ func (a *Auth) signOut(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if st := stateFrom(ctx); st != nil {
-				st.setSignedIn(nil, nil)
+				st.setSignedIn(nil, nil, nil)
 			}
 			a.log.InfoContext(ctx, "latch: signed out", "method", string(u.Method), "subject", logSubject(u))
 			if u.Method == MethodOIDC && t != nil {

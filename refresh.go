@@ -152,7 +152,7 @@ func (a *Auth) refreshIfNeeded(r *http.Request) error {
 		if err := a.sm.Destroy(ctx); err != nil {
 			return err
 		}
-		st.setSignedIn(nil, nil)
+		st.setSignedIn(nil, nil, nil)
 		return ErrNotSignedIn
 	default:
 		a.log.WarnContext(ctx, "latch: token refresh failed; keeping the current tokens", "subject", logSubject(u), "error", err.Error())

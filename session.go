@@ -22,7 +22,6 @@ const (
 	keyUser    = "latch.user"
 	keyTokens  = "latch.tokens"
 	keyPending = "latch.pending"
-	keySeen    = "latch.seen"
 	keyDone    = "latch.done"
 )
 
@@ -44,6 +43,10 @@ type requestState struct {
 	u          *User
 	t          *Tokens
 	tokensRead bool
+	// record is the encoded user record, when recordRead; the idle check
+	// reads it first, so the rest of the request need not ask scs again.
+	record     []byte
+	recordRead bool
 }
 
 func stateFrom(ctx context.Context) *requestState {
@@ -60,11 +63,14 @@ func (st *requestState) user(ctx context.Context) (*User, error) {
 		return st.u, nil
 	}
 	st.userLoaded = true
-	b, _ := st.auth.sm.Get(ctx, keyUser).([]byte)
-	if b == nil {
+	if !st.recordRead {
+		st.record, _ = st.auth.sm.Get(ctx, keyUser).([]byte)
+		st.recordRead = true
+	}
+	if st.record == nil {
 		return nil, nil
 	}
-	u, err := unmarshalUser(b)
+	u, err := unmarshalUser(st.record)
 	if err != nil {
 		return nil, err
 	}
@@ -77,14 +83,11 @@ func (st *requestState) user(ctx context.Context) (*User, error) {
 func (st *requestState) userRecord(ctx context.Context) []byte {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.userLoaded {
-		if st.u == nil {
-			return nil
-		}
-		return st.u.marshal()
+	if !st.recordRead {
+		st.record, _ = st.auth.sm.Get(ctx, keyUser).([]byte)
+		st.recordRead = true
 	}
-	b, _ := st.auth.sm.Get(ctx, keyUser).([]byte)
-	return b
+	return st.record
 }
 
 // tokens returns the stored tokens, or nil when there are none.
@@ -108,10 +111,12 @@ func (st *requestState) tokens(ctx context.Context) (*Tokens, error) {
 	return t, nil
 }
 
-// setSignedIn records a new user and tokens for the rest of the request.
-func (st *requestState) setSignedIn(u *User, t *Tokens) {
+// setSignedIn records a new user, its encoded record and tokens for the
+// rest of the request.
+func (st *requestState) setSignedIn(u *User, record []byte, t *Tokens) {
 	st.mu.Lock()
 	st.u, st.userLoaded = u, true
+	st.record, st.recordRead = record, true
 	st.t, st.tokensRead = t, true
 	st.mu.Unlock()
 }
@@ -158,7 +163,7 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 		next.ServeHTTP(w, r)
 		return
 	}
-	if err := a.checkIdle(r.Context(), token); err != nil {
+	if err := a.checkIdle(r.Context(), &rs.requestState, token); err != nil {
 		a.storeFailed(w, r, "delete", err)
 		return
 	}
@@ -181,22 +186,30 @@ type requestSession struct {
 // records activity when enough of the timeout has passed since the last
 // record. Recording only now and then keeps unchanged sessions out of the
 // store's write path.
-func (a *Auth) checkIdle(ctx context.Context, token string) error {
+func (a *Auth) checkIdle(ctx context.Context, st *requestState, token string) error {
 	if a.idle <= 0 || token == "" {
 		return nil
 	}
-	seen, ok := a.sm.Get(ctx, keySeen).(int64)
+	record := st.userRecord(ctx)
+	seen, ok := recordSeen(record)
 	if !ok {
 		return nil
 	}
 	now := a.cfg.Now()
-	idleFor := now.Sub(time.Unix(seen, 0))
+	idleFor := now.Sub(seen)
 	switch {
 	case idleFor > a.idle:
 		a.log.InfoContext(ctx, "latch: session ended after idle timeout", "session", sessionID(token), "idle", idleFor.Truncate(time.Second).String())
-		return a.sm.Destroy(ctx)
+		if err := a.sm.Destroy(ctx); err != nil {
+			return err
+		}
+		st.setSignedIn(nil, nil, nil)
 	case idleFor >= a.touchEvery:
-		a.sm.Put(ctx, keySeen, now.Unix())
+		touched := withSeen(record, now)
+		a.sm.Put(ctx, keyUser, touched)
+		st.mu.Lock()
+		st.record = touched
+		st.mu.Unlock()
 	}
 	return nil
 }
@@ -230,9 +243,6 @@ func (sw *sessionWriter) commit() bool {
 
 	switch a.sm.Status(ctx) {
 	case scs.Modified:
-		if a.idle > 0 {
-			a.sm.Put(ctx, keySeen, a.cfg.Now().Unix())
-		}
 		token, expiry, err := a.sm.Commit(ctx)
 		if err != nil {
 			sw.failed = true

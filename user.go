@@ -135,9 +135,16 @@ const recordVersion = 1
 
 var errCorruptRecord = errors.New("latch: corrupt session record")
 
-func (u *User) marshal() []byte {
-	b := make([]byte, 0, 64+len(u.Subject)+len(u.Issuer)+len(u.Name)+len(u.Email)+len(u.Phone)+len(u.Picture)+len(u.claims))
+// The user record starts with the time of the session's last recorded
+// activity, in Unix seconds, at a fixed place, so that the idle timeout
+// reads and updates it without decoding the rest: the session then holds
+// one value fewer to decode on every request.
+const seenEnd = 1 + 8
+
+func (u *User) marshal(seen time.Time) []byte {
+	b := make([]byte, 0, 72+len(u.Subject)+len(u.Issuer)+len(u.Name)+len(u.Email)+len(u.Phone)+len(u.Picture)+len(u.claims))
 	b = append(b, recordVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(seen.Unix()))
 	for _, s := range [...]string{u.Subject, u.Issuer, string(u.Method), u.Name, u.Email, u.Phone, u.Picture} {
 		b = appendBytes(b, s)
 	}
@@ -154,10 +161,10 @@ func (u *User) marshal() []byte {
 }
 
 func unmarshalUser(b []byte) (*User, error) {
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) < seenEnd || b[0] != recordVersion {
 		return nil, errCorruptRecord
 	}
-	r := reader{b: b[1:]}
+	r := reader{b: b[seenEnd:]}
 	u := &User{
 		Subject: string(r.bytes()),
 		Issuer:  string(r.bytes()),
@@ -184,10 +191,10 @@ func unmarshalUser(b []byte) (*User, error) {
 // decoding its strings, and reports whether it is of an OpenID Connect
 // sign-in. It accepts exactly what unmarshalUser accepts.
 func checkUserRecord(b []byte) (oidc, ok bool) {
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) < seenEnd || b[0] != recordVersion {
 		return false, false
 	}
-	r := reader{b: b[1:]}
+	r := reader{b: b[seenEnd:]}
 	subject := r.bytes()
 	r.bytes() // issuer
 	oidc = string(r.bytes()) == string(MethodOIDC)
@@ -198,6 +205,22 @@ func checkUserRecord(b []byte) (oidc, ok bool) {
 	r.varint()
 	r.bytes() // claims
 	return oidc, r.err == nil && len(r.b) == 0 && len(subject) > 0
+}
+
+// recordSeen returns the activity time of an encoded user record.
+func recordSeen(b []byte) (time.Time, bool) {
+	if len(b) < seenEnd || b[0] != recordVersion {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(b[1:seenEnd])), 0), true
+}
+
+// withSeen returns a copy of an encoded user record with its activity time
+// set to seen.
+func withSeen(b []byte, seen time.Time) []byte {
+	c := append([]byte(nil), b...)
+	binary.BigEndian.PutUint64(c[1:seenEnd], uint64(seen.Unix()))
+	return c
 }
 
 // tokenTimes reads the expiry, the time of issue and whether a refresh

@@ -1,7 +1,8 @@
 // Command loadserver serves the variants that bench/load.sh compares under
-// load, each on its own loopback port: the bare handler, scs's own
-// middleware with its gob codec, and the same handler behind latch's
-// RequireAuth with the in-memory store (and the Redis store when
+// load, each on its own loopback port: the bare handler; scs's own
+// middleware with its default gob codec and an idle timeout, and at its
+// cheapest (latch's codec, no idle timeout); and the same handler behind
+// latch's RequireAuth with the in-memory store (and the Redis store when
 // LATCH_REDIS_URL is set). Each variant gets a signed-in session first.
 //
 // It prints one line per variant, "name URL Cookie-header", then a line
@@ -55,7 +56,12 @@ func run() error {
 	if err := serve("bare", ok, ""); err != nil {
 		return err
 	}
-	if err := serveScs(); err != nil {
+	if err := serveScs("scs-gob", scs.GobCodec{}, 2*time.Hour); err != nil {
+		return err
+	}
+	// scs's own middleware at its cheapest: latch's codec and no idle
+	// timeout, so nothing is written back. It shows what scs itself costs.
+	if err := serveScs("scs-floor", latch.Codec{}, 0); err != nil {
 		return err
 	}
 	if err := serveLatch("latch-memory", nil); err != nil {
@@ -86,9 +92,10 @@ func serve(name string, h http.Handler, cookie string) error {
 	return nil
 }
 
-func serveScs() error {
+func serveScs(name string, codec scs.Codec, idle time.Duration) error {
 	sm := scs.New()
-	sm.IdleTimeout = 2 * time.Hour
+	sm.Codec = codec
+	sm.IdleTimeout = idle
 	ctx, _ := sm.Load(context.Background(), "")
 	sm.Put(ctx, "user", "+8613800138000")
 	token, _, err := sm.Commit(ctx)
@@ -102,7 +109,7 @@ func serveScs() error {
 		}
 		ok.ServeHTTP(w, r)
 	}))
-	return serve("scs-gob", h, "session="+token)
+	return serve(name, h, "session="+token)
 }
 
 // codeCatcher is a Sender that keeps the last code, so the load server can
@@ -140,9 +147,9 @@ func serveLatch(name string, sessions scs.Store) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/dashboard", auth.RequireAuth(ok))
-	go http.Serve(ln, auth.Wrap(mux))
+	// The same handler as the bare variant, with nothing but latch in
+	// front of it: Wrap serves latch's routes and passes the rest on.
+	go http.Serve(ln, auth.Wrap(auth.RequireAuth(ok)))
 
 	cookie, err := signIn(base, catcher)
 	if err != nil {
