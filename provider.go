@@ -210,6 +210,16 @@ func limitedClient(client *http.Client) *http.Client {
 
 type limitTransport struct{ base http.RoundTripper }
 
+// CloseIdleConnections passes http.Client.CloseIdleConnections on to the
+// wrapped transport, which holds the connections.
+func (t limitTransport) CloseIdleConnections() { closeIdle(t.base) }
+
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
@@ -230,6 +240,10 @@ func withoutErrorBodies(client *http.Client) *http.Client {
 }
 
 type dropErrorBodies struct{ base http.RoundTripper }
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections on to the
+// wrapped transport.
+func (t dropErrorBodies) CloseIdleConnections() { closeIdle(t.base) }
 
 func (t dropErrorBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)

@@ -83,6 +83,7 @@ type Provider struct {
 	JWKS func(w http.ResponseWriter, r *http.Request) bool
 
 	server  *httptest.Server
+	order   []string // keys of codes and refresh, oldest first; see remember
 	keys    []*Key
 	signing *Key
 	codes   map[string]*grant
@@ -105,7 +106,7 @@ type Provider struct {
 // relying party's memory rather than the provider's.
 const (
 	maxRecorded = 100
-	maxGrants   = 5000
+	maxGrants   = 1000
 )
 
 // record appends v to list, keeping the last maxRecorded entries.
@@ -116,22 +117,19 @@ func record(list []url.Values, v url.Values) []url.Values {
 	return append(list, v)
 }
 
-// forget drops used codes and spent or revoked tokens once the maps are
-// large. Callers hold p.Mu.
-func (p *Provider) forget() {
-	if len(p.codes) > maxGrants {
-		for k, g := range p.codes {
-			if g.used {
-				delete(p.codes, k)
-			}
-		}
+// remember records that key was added to one of the grant maps, and
+// drops the oldest entries of both maps beyond maxGrants, as a provider
+// expires old codes and tokens. Callers hold p.Mu.
+func (p *Provider) remember(key string) {
+	p.order = append(p.order, key)
+	for len(p.order) > 2*maxGrants {
+		oldest := p.order[0]
+		p.order = p.order[1:]
+		delete(p.codes, oldest)
+		delete(p.refresh, oldest)
 	}
-	if len(p.refresh) > 2*maxGrants {
-		for k, g := range p.refresh {
-			if g.used || *g.revoked || strings.HasPrefix(k, "access:") {
-				delete(p.refresh, k)
-			}
-		}
+	if cap(p.order) > 8*maxGrants {
+		p.order = append([]string(nil), p.order...)
 	}
 }
 
@@ -342,6 +340,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		v.Set("error", p.AuthorizeError)
 	} else {
 		code := randomString(24)
+		p.remember(code)
 		p.codes[code] = &grant{
 			clientID:      p.ClientID,
 			redirectURI:   q.Get("redirect_uri"),
@@ -365,6 +364,7 @@ func (p *Provider) Code(redirectURI, nonce, verifier string) string {
 	defer p.Mu.Unlock()
 	code := randomString(24)
 	sum := sha256.Sum256([]byte(verifier))
+	p.remember(code)
 	p.codes[code] = &grant{
 		clientID: p.ClientID, redirectURI: redirectURI, nonce: nonce,
 		challenge: base64.RawURLEncoding.EncodeToString(sum[:]), challengeMeth: "S256",
@@ -495,12 +495,13 @@ func (p *Provider) issue(w http.ResponseWriter, g *grant, withNonce bool) {
 		idToken = p.sign(header, claims)
 	}
 
-	p.forget()
 	refresh := randomString(32)
 	next := *g
 	next.used = false
 	p.refresh[refresh] = &next
 	p.refresh["access:"+access] = &next // lets UserInfo find the grant
+	p.remember(refresh)
+	p.remember("access:" + access)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token":  access,
 		"token_type":    "Bearer",
