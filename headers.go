@@ -20,19 +20,21 @@ func setShared(h http.Header, key string, value []string) {
 	h[key] = value
 }
 
-// addVary adds v to the Vary header without allocating when Vary is unset.
+// addVary adds v to the Vary header, without allocating in the cases
+// latch meets on every response: Vary unset, or holding only the "Cookie"
+// that the session middleware set.
 func addVary(h http.Header, v string) {
-	if _, ok := h["Vary"]; !ok {
-		switch v {
-		case "Cookie":
-			h["Vary"] = varyCookie
-			return
-		case varyRequestKind:
-			h["Vary"] = varyKind
-			return
-		}
+	cur, ok := h["Vary"]
+	switch {
+	case !ok && v == "Cookie":
+		h["Vary"] = varyCookie
+	case !ok && v == varyRequestKind:
+		h["Vary"] = varyKind
+	case len(cur) == 1 && cur[0] == "Cookie" && v == varyRequestKind:
+		h["Vary"] = varyCookieKind
+	default:
+		h.Add("Vary", v)
 	}
-	h.Add("Vary", v)
 }
 
 // varyRequestKind lists the request headers that decide between a
@@ -40,6 +42,7 @@ func addVary(h http.Header, v string) {
 const varyRequestKind = "Accept, Sec-Fetch-Mode, X-Requested-With"
 
 var (
-	varyCookie = []string{"Cookie"}
-	varyKind   = []string{varyRequestKind}
+	varyCookie     = []string{"Cookie"}
+	varyKind       = []string{varyRequestKind}
+	varyCookieKind = []string{"Cookie", varyRequestKind}
 )

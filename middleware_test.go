@@ -373,3 +373,13 @@ func TestSignInURLOnlyForSafeTargets(t *testing.T) {
 		t.Errorf("signInURL(//evil.example/x) = %q, want /sign-in without return_to", got)
 	}
 }
+
+func TestWriteQueryEscapedMatchesNetURL(t *testing.T) {
+	for _, s := range []string{"", "/private?x=1&y=%2F", "/a b+c", "/é~_.-!*'();:@&=+$,/?#[]", "\x00\x7f\xff"} {
+		var b strings.Builder
+		writeQueryEscaped(&b, s)
+		if got, want := b.String(), url.QueryEscape(s); got != want {
+			t.Errorf("writeQueryEscaped(%q) = %q, want %q as url.QueryEscape", s, got, want)
+		}
+	}
+}
