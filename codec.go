@@ -15,8 +15,8 @@ import (
 // stays cheap. Strings, byte slices, booleans, signed integers, float64
 // and time.Time values are encoded natively. A session holding any other
 // type is encoded whole with [scs.GobCodec], so applications sharing the
-// session manager may store what gob can encode; register such types with
-// gob.Register as scs requires.
+// session manager may store what gob can encode. Register such types with
+// gob.Register, as scs requires.
 //
 // Decoded byte slices are copies, never views of the stored bytes, except
 // the values of latch's own "latch." keys, which latch only reads.
@@ -24,7 +24,7 @@ type Codec struct{}
 
 var _ scs.Codec = Codec{}
 
-// The first byte of an encoded session says which format follows.
+// The first byte of an encoded session names the format that follows.
 const (
 	codecVersion byte = 0x4c // 'L': the native format below
 	codecGob     byte = 0x47 // 'G': scs.GobCodec
@@ -225,8 +225,8 @@ func (r *reader) byte() byte {
 }
 
 // value decodes the next value. Byte slices of latch's own keys (own) are
-// views of the stored bytes, capped so that an append cannot write into
-// them; latch never changes them. Other byte slices are copies, since an
+// views of the stored bytes, which latch never changes, capped so that an
+// append cannot write into them. Other byte slices are copies, since an
 // application may change what it gets from scs.
 func (r *reader) value(own bool) any {
 	switch r.byte() {

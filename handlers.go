@@ -87,7 +87,7 @@ func (o *signInOptions) check() error {
 // It reads these query parameters: return_to (a path on this site, see
 // [SafeReturnTo]), first_screen, login_hint, identifier and prompt. An
 // option given here takes precedence over the query. A user who is already
-// signed in is sent straight to return_to unless the request asks for a
+// signed in is sent straight to return_to unless the request carries a
 // prompt. SignInHandler panics if an option is invalid, as a mistake in
 // the program's setup.
 func (a *Auth) SignInHandler(opts ...SignInOption) http.Handler {
@@ -484,7 +484,7 @@ func (a *Auth) redeem(ctx context.Context, code string, attempt pendingSignIn) (
 	idt, claims, err := a.verifyIDToken(ctx, rawID, idTokenCheck{nonce: attempt.Nonce})
 	if err != nil {
 		// go-oidc (v3.21) flattens the key set's error into text, so the
-		// context tells whether the key set refetch ran out of time.
+		// context shows whether the key set refetch ran out of time.
 		if isTimeout(err) || ctx.Err() != nil {
 			return nil, nil, http.StatusGatewayTimeout, pageTimeout, fmt.Errorf("id token not verified: %w", err)
 		}

@@ -127,7 +127,7 @@ func newSiteFor(t *testing.T, idp *oidctest.Provider, edit func(*Config)) *site 
 
 // testTransport is the transport of every test browser. It is not
 // http.DefaultTransport, whose idle connections httptest.Server.Close
-// closes, breaking requests of tests running in parallel; and it is
+// closes, which breaks requests of tests running in parallel. It is
 // shared, so that browsers made by the thousand in the soak test reuse
 // connections instead of leaving idle ones behind.
 var testTransport = http.DefaultTransport.(*http.Transport).Clone()

@@ -102,8 +102,9 @@ func (a *Auth) setUpRoutes() {
 	}
 }
 
-// signInPage is where anonymous users are sent to sign in: the phone page
-// when phone sign-in is on, since it also offers the provider's button.
+// signInPage returns the page to which anonymous users are sent to sign
+// in: the phone page when phone sign-in is on, since it also offers the
+// provider's button.
 func (a *Auth) signInPage() string {
 	if a.phone != nil {
 		return a.cfg.Paths.PhoneSignIn

@@ -227,7 +227,7 @@ func (a *Auth) awaitRefresh(ctx context.Context, session string, t *Tokens) (*To
 		}
 		// A context without the request's values, so that scs reads the
 		// store again rather than returning the request's own copy of the
-		// session; it keeps ctx's deadline.
+		// session. It keeps ctx's deadline.
 		fresh, cancel := context.WithDeadline(context.Background(), deadlineOf(ctx))
 		sctx, err := a.sm.Load(fresh, session)
 		cancel()

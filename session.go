@@ -32,9 +32,9 @@ var errSessionWrite = errors.New("latch: response replaced because the session c
 // stateKey is the context key of the per-request [requestState].
 type stateKey struct{}
 
-// requestState is what latch's session middleware keeps for one request:
-// the Auth that loaded the session and the user decoded from it, so that
-// [UserFrom] decodes the session record at most once per request.
+// requestState holds latch's state for one request: the Auth that loaded
+// the session, and the user record once read and decoded, so that
+// [UserFrom] decodes the record at most once per request.
 type requestState struct {
 	auth *Auth
 
@@ -131,7 +131,7 @@ func (st *requestState) setSignedIn(u *User, record []byte, t *Tokens) {
 //
 // A session is saved only when it changed, so an authenticated request that
 // changes nothing costs one store read. When the store fails, the request
-// ends with 503 Service Unavailable and the error is logged; the store's
+// ends with 503 Service Unavailable and the error is logged. A store's
 // failure is never taken for an empty session.
 func (a *Auth) Sessions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +176,8 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 	}
 }
 
-// requestSession is what the session middleware allocates per request.
+// requestSession is the one allocation of the session middleware per
+// request: the request's state and its response writer.
 type requestSession struct {
 	requestState
 	writer sessionWriter
@@ -225,7 +226,8 @@ func sessionID(token string) string {
 }
 
 // sessionWriter saves the session just before the response starts, so the
-// cookie goes out with the first header or body byte, whoever writes it.
+// cookie goes out with the first header or body byte, whichever code
+// writes it.
 type sessionWriter struct {
 	http.ResponseWriter
 	auth      *Auth
@@ -313,9 +315,9 @@ func (a *Auth) storeFailed(w http.ResponseWriter, r *http.Request, op string, er
 // It caps each session's expiry at the idle timeout, so idle sessions leave
 // the store on their own while the session data keeps its absolute
 // deadline. For a store outside the process it also replaces each token by
-// its SHA-256, so that a leaked copy of the store holds no usable token;
-// the in-memory store keeps tokens as they are, because whoever can read
-// the process's memory can read the sessions too.
+// its SHA-256, so that a leaked copy of the store holds no usable token.
+// The in-memory store keeps tokens as they are, because anyone who can
+// read the process's memory can read the sessions too.
 type sessionStore struct {
 	inner scs.Store
 	idle  time.Duration // zero: no cap

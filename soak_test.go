@@ -46,8 +46,8 @@ func TestSoak(t *testing.T) {
 	ps.idp.AccessTokenTTL = 30 * time.Second // refreshes happen during the run
 	idle := func() int {
 		// Connections kept alive for the next request hold goroutines
-		// on both ends; close them (the browsers' and latch's own to the
-		// provider), and let their goroutines end.
+		// on both ends. Close them, the browsers' and latch's own to the
+		// provider, and let their goroutines end.
 		testTransport.CloseIdleConnections()
 		ps.auth.Close()
 		time.Sleep(200 * time.Millisecond)

@@ -2,8 +2,8 @@
 # bench/load.sh: loopback load test of the authenticated request path.
 #
 # It builds and starts bench/loadserver, then runs wrk against each variant
-# in alternating rounds (so that a noisy neighbour hurts all variants
-# alike), and prints the median requests/s of each variant and its ratio to
+# in alternating rounds, so that a noisy neighbour hurts all variants
+# alike. It prints the median requests/s of each variant and its ratio to
 # the bare handler measured in the same run. Bounded: ROUNDS x variants x
 # DURATION of load in all.
 #
@@ -42,7 +42,7 @@ for round in $(seq 1 "$rounds"); do
     [ -n "$cookie" ] && args=(-H "Cookie: $cookie" "${args[@]}")
     out=$(wrk "${args[@]}")
     if grep -q 'Non-2xx or 3xx' <<<"$out"; then
-      echo "bench/load.sh: $name answered with errors:" >&2
+      echo "bench/load.sh: $name responded with errors:" >&2
       echo "$out" >&2
       exit 1
     fi

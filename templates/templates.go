@@ -37,7 +37,7 @@ type Options struct {
 	// FS holds files that replace built-in ones of the same name:
 	// layout.html and the page templates listed in [Pages], style.css,
 	// and catalogs named locales/<BCP 47 tag>.json. A replaced catalog is
-	// merged over the built-in one key by key; a catalog for a new tag
+	// merged over the built-in one key by key. A catalog for a new tag
 	// adds that language, with English for keys it lacks.
 	FS fs.FS
 
@@ -70,7 +70,7 @@ type Set struct {
 	catalogs  *catalogs
 }
 
-// Site is what pages show of the site itself.
+// Site holds the site's name and logo, which every page shows.
 type Site struct {
 	Name    string
 	LogoURL string
@@ -154,7 +154,7 @@ func parsePages(files fs.FS) (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// Data is what every page template receives.
+// Data holds the values that every page template receives.
 type Data struct {
 	// Locale translates the page's text; templates call {{.T "key"}}.
 	Locale *Locale
@@ -203,11 +203,11 @@ func (s *Set) Render(w io.Writer, page string, loc *Locale, languages []Language
 	return err
 }
 
-// ContentSecurityPolicy returns the Content-Security-Policy for the pages:
-// nothing loads but the inline stylesheet (allowed by its hash) and the
-// logo, no page may be framed, and forms may post to this site and to
-// formActions, the origins a form's response may redirect to (browsers
-// apply form-action to those redirects too).
+// ContentSecurityPolicy returns the Content-Security-Policy for the pages.
+// Nothing loads but the inline stylesheet (allowed by its hash) and the
+// logo, and no page may be framed. Forms may post to this site and to
+// formActions, the origins that a form's response may redirect to, because
+// browsers apply form-action to those redirects too.
 func (s *Set) ContentSecurityPolicy(formActions ...string) string {
 	var b strings.Builder
 	b.WriteString("default-src 'none'; style-src ")

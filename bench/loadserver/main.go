@@ -1,7 +1,7 @@
 // Command loadserver serves the variants that bench/load.sh compares under
-// load, each on its own loopback port: the bare handler; scs's own
-// middleware with its default gob codec and an idle timeout, and at its
-// cheapest (latch's codec, no idle timeout); and the same handler behind
+// load, each on its own loopback port. They are the bare handler, scs's
+// own middleware with its default gob codec and an idle timeout, the same
+// at its cheapest (latch's codec, no idle timeout), and the handler behind
 // latch's RequireAuth with the in-memory store (and the Redis store when
 // LATCH_REDIS_URL is set). Each variant gets a signed-in session first.
 //

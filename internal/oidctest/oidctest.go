@@ -72,14 +72,14 @@ type Provider struct {
 	// the header and claims and returns the compact token.
 	SignIDToken func(header map[string]any, claims map[string]any) string
 	// Token, when set, handles token requests in place of the provider. It
-	// returns false to let the provider answer.
+	// returns false to let the provider respond.
 	Token func(w http.ResponseWriter, r *http.Request) bool
 	// UserInfo, when set, handles UserInfo requests in place of the
-	// provider. It returns false to let the provider answer.
+	// provider. It returns false to let the provider respond.
 	UserInfo func(w http.ResponseWriter, r *http.Request) bool
 	// JWKS, when set, handles key set requests in place of the provider,
 	// after they are counted in JWKSRequests. It returns false to let the
-	// provider answer.
+	// provider respond.
 	JWKS func(w http.ResponseWriter, r *http.Request) bool
 
 	server  *httptest.Server
