@@ -74,7 +74,9 @@ func TestAttackClientIPCost(t *testing.T) {
 		clientIP(r, attackProxies)
 	}
 	runtime.ReadMemStats(&after)
-	if n := after.TotalAlloc - before.TotalAlloc; n > 4096 {
+	// The counter is the process's, so other tests' goroutines add to it;
+	// a cost that grew with the header would be megabytes.
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
 		t.Errorf("10 calls of clientIP with a 100,000-entry header allocated %d bytes, want almost none", n)
 	}
 }
