@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -43,6 +44,8 @@ type Auth struct {
 	refresher refresher
 	claimer   claimer  // the shared session store's claims, if it offers them
 	inflight  sync.Map // state -> chan struct{}, callbacks in progress
+
+	unmountedLogged atomic.Bool // see RequireAuth
 }
 
 // New checks cfg, discovers the OpenID provider and returns a ready Auth.
@@ -213,8 +216,20 @@ func (a *Auth) addRoute(path string, h http.Handler, methods ...string) {
 	if a.routes == nil {
 		a.routes = map[string]http.Handler{}
 	}
+	h = markServed(h)
 	a.routes[path] = h
 	a.routeList = append(a.routeList, Route{Path: path, Methods: methods, Handler: a.Sessions(h)})
+}
+
+// markServed records on the request's state that one of latch's routes
+// served the request; see [Auth.RequireAuth].
+func markServed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st := stateFrom(r.Context()); st != nil {
+			st.routeServed.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Routes returns latch's routes. [Auth.Wrap] serves them all; use Routes

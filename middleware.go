@@ -75,16 +75,24 @@ func RequireScopes(scopes ...string) RequireOption {
 // JSON clients, any method but GET and HEAD) get 401 with a small JSON body
 // and never a redirect. Users failing an option get 403.
 //
-// RequireAuth includes the session middleware, and lets latch's own routes
-// through unchecked, so it may wrap a whole router without a redirect loop.
+// RequireAuth includes the session middleware, and lets requests for
+// latch's own routes through unchecked, so it may wrap a whole router
+// without a redirect loop. The router must then serve those routes (see
+// [Auth.Routes]); an error is logged when it does not. A path written with
+// escapes, such as /sign%2Din, is checked like any other, since routers
+// that match on the escaped path would send it to the application's own
+// routes.
 func (a *Auth) RequireAuth(next http.Handler, opts ...RequireOption) http.Handler {
 	var req requirements
 	for _, opt := range opts {
 		opt(&req)
 	}
 	return a.Sessions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.isOwnRoute(r.URL.Path) {
+		if a.isOwnRoute(r.URL.Path) && r.URL.EscapedPath() == r.URL.Path {
 			next.ServeHTTP(w, r)
+			if st := stateFrom(r.Context()); st != nil && !st.routeServed.Load() && a.unmountedLogged.CompareAndSwap(false, true) {
+				a.log.ErrorContext(r.Context(), "latch: RequireAuth passed a request for one of latch's routes to the handler it wraps, which did not serve that route: mount Auth.Routes on the router, or wrap it with Auth.Wrap", "path", r.URL.Path)
+			}
 			return
 		}
 		if _, err := a.authorize(r, &req, false); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -381,5 +382,45 @@ func TestWriteQueryEscapedMatchesNetURL(t *testing.T) {
 		if got, want := b.String(), url.QueryEscape(s); got != want {
 			t.Errorf("writeQueryEscaped(%q) = %q, want %q as url.QueryEscape", s, got, want)
 		}
+	}
+}
+
+// TestRequireAuthOwnRoutes checks which requests for latch's own paths
+// RequireAuth lets through: the exact paths, for the router to serve, and
+// not the same paths written with escapes, which some routers hand to the
+// application. A router that does not serve latch's routes is reported.
+func TestRequireAuthOwnRoutes(t *testing.T) {
+	s := newSite(t, nil)
+	var reached atomic.Int32
+	app := s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		io.WriteString(w, "application page")
+	}))
+	s.srv.Config.Handler = app
+
+	b := s.browser()
+	for _, path := range []string{"/sign%2Din", "/%73ign-in", "/sign-in%2F", "/sign%2dout", "/%2Fsign-in"} {
+		r := b.get(s.srv.URL + path)
+		if r.StatusCode != http.StatusFound || strings.Contains(r.body, "application page") {
+			t.Errorf("GET %s anonymously = %d %q, want 302 to sign in", path, r.StatusCode, r.body)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the application served %d escaped requests, want none", n)
+	}
+
+	// The wrapped handler is not a router serving latch's routes.
+	b.get(s.srv.URL + "/sign-in")
+	b.get(s.srv.URL + "/sign-out")
+	if got := strings.Count(s.logs.String(), "did not serve that route"); got != 1 {
+		t.Errorf("logged the unserved route %d times, want once:\n%s", got, s.logs)
+	}
+
+	// Behind Wrap, latch serves its routes and nothing is logged.
+	s2 := newSite(t, nil)
+	s2.srv.Config.Handler = s2.auth.Wrap(s2.auth.RequireAuth(http.NotFoundHandler()))
+	s2.browser().get(s2.srv.URL+"/sign-in").expectStatus(t, http.StatusFound)
+	if strings.Contains(s2.logs.String(), "did not serve that route") {
+		t.Errorf("logged an unserved route behind Wrap:\n%s", s2.logs)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -47,6 +48,9 @@ type requestState struct {
 	// reads it first, so the rest of the request need not ask scs again.
 	record     []byte
 	recordRead bool
+
+	// routeServed is set when one of latch's routes served the request.
+	routeServed atomic.Bool
 }
 
 func stateFrom(ctx context.Context) *requestState {

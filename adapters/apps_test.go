@@ -193,6 +193,7 @@ func serveMuxApp(auth *latch.Auth, a *app) http.Handler {
 	m.Handle("GET /admin", h.admin)
 	m.Handle("GET /verified", h.verified)
 	m.Handle("GET /items/{id}", h.item(func(r *http.Request) string { return r.PathValue("id") }))
+	m.Handle("GET /{page}", h.item(func(r *http.Request) string { return r.PathValue("page") }))
 	m.Handle("GET /visits", h.visits)
 	m.Handle("GET /stream", h.stream)
 	m.Handle("GET /hijack", h.hijack)
@@ -215,6 +216,7 @@ func chiApp(auth *latch.Auth, a *app) http.Handler {
 	r.Method(http.MethodGet, "/admin", h.admin)
 	r.Method(http.MethodGet, "/verified", h.verified)
 	r.Method(http.MethodGet, "/items/{id}", h.item(func(r *http.Request) string { return chi.URLParam(r, "id") }))
+	r.Method(http.MethodGet, "/{page}", h.item(func(r *http.Request) string { return chi.URLParam(r, "page") }))
 	r.Method(http.MethodGet, "/visits", h.visits)
 	r.Method(http.MethodGet, "/stream", h.stream)
 	r.Method(http.MethodGet, "/hijack", h.hijack)
@@ -239,6 +241,8 @@ func gorillaApp(auth *latch.Auth, a *app) http.Handler {
 	r.Handle("/visits", h.visits).Methods(http.MethodGet)
 	r.Handle("/stream", h.stream).Methods(http.MethodGet)
 	r.Handle("/hijack", h.hijack).Methods(http.MethodGet)
+	// gorilla/mux tries routes in order, so the catch-all goes last.
+	r.Handle("/{page}", h.item(func(r *http.Request) string { return mux.Vars(r)["page"] })).Methods(http.MethodGet)
 	return r
 }
 
@@ -272,6 +276,9 @@ func echoApp(auth *latch.Auth, a *app) http.Handler {
 		latchecho.RequireAuth(auth, latch.RequireClaim("email_verified")))
 	e.GET("/items/:id", func(c echo.Context) error {
 		return c.String(http.StatusOK, "item "+c.Param("id")+" for "+subject(latchecho.User(c)))
+	}, requireAuth)
+	e.GET("/:page", func(c echo.Context) error {
+		return c.String(http.StatusOK, "item "+c.Param("page")+" for "+subject(latchecho.User(c)))
 	}, requireAuth)
 	e.GET("/visits", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, a.visit(c.Request().Context()))
@@ -320,6 +327,9 @@ func ginApp(auth *latch.Auth, a *app) http.Handler {
 	r.GET("/verified", latchgin.RequireAuth(auth, latch.RequireClaim("email_verified")), func(c *gin.Context) { c.String(http.StatusOK, "verified") })
 	r.GET("/items/:id", requireAuth, func(c *gin.Context) {
 		c.String(http.StatusOK, "item "+c.Param("id")+" for "+subject(latchgin.User(c)))
+	})
+	r.GET("/:page", requireAuth, func(c *gin.Context) {
+		c.String(http.StatusOK, "item "+c.Param("page")+" for "+subject(latchgin.User(c)))
 	})
 	r.GET("/visits", func(c *gin.Context) { c.JSON(http.StatusOK, a.visit(c.Request.Context())) })
 	r.GET("/stream", func(c *gin.Context) {

@@ -69,6 +69,14 @@ var conformance = []row{
 	{"anonymous on unguarded route", expect(anonymous, page("/"), status(http.StatusOK), body("home, anonymous"))},
 	{"app context value survives", expect(signedIn, page("/private"), status(http.StatusOK), body("app value "+appValue))},
 	{"path parameter survives", expect(signedIn, page("/items/42"), status(http.StatusOK), body("item 42 for user-1"))},
+	{"top-level parameter route guarded", expect(anonymous, page("/reports"), status(http.StatusFound), header("Location", "/sign-in?return_to=%2Freports"))},
+	{"top-level parameter route passes", expect(signedIn, page("/reports"), status(http.StatusOK), body("item reports for user-1"))},
+	// Routers that match the escaped path send these to the parameter
+	// route, others to latch's own page; neither may serve the
+	// application's page to an anonymous visitor.
+	{"escaped sign-in path guarded", expect(anonymous, page("/sign%2Din"), status(http.StatusFound), notBody("item "))},
+	{"escaped letter path guarded", expect(anonymous, page("/%73ign-in"), status(http.StatusFound), notBody("item "))},
+	{"escaped sign-out path guarded", expect(anonymous, page("/sign%2Dout"), status(http.StatusFound), notBody("item "))},
 	{"framework JSON for user", expect(signedIn, api("/api/me"), status(http.StatusOK), jsonField("subject", "user-1"), jsonField("email", "ada@example.com"))},
 
 	// The response writer.
@@ -118,8 +126,13 @@ var customPathRows = []row{
 		header("Location", "/welcome")(t, s, s.Browser().SignIn(""))
 	}},
 	{"browser redirected to sign-in", expect(anonymous, page("/private"), status(http.StatusFound), header("Location", "/login?return_to=%2Fprivate"))},
-	{"default sign-in path unused", expect(anonymous, page("/sign-in"), status(http.StatusNotFound))},
-	{"default sign-out path unused", expect(signedIn, sameOriginPost("/sign-out"), status(http.StatusNotFound))},
+	// The applications' own /{page} route answers at the default paths.
+	{"default sign-in path is the application's", expect(anonymous, page("/sign-in"), status(http.StatusFound), header("Location", "/login?return_to=%2Fsign-in"))},
+	{"default sign-out path unused", func(t *testing.T, s *site) {
+		b := signedIn(s)
+		b.Send(sameOriginPost("/sign-out"))
+		status(http.StatusOK)(t, s, b.Send(page("/private")))
+	}},
 	{"cross-site sign-out rejected", crossSiteSignOutRejected},
 	{"same-origin sign-out", sameOriginSignOut},
 }
@@ -208,6 +221,15 @@ func body(sub string) check {
 		t.Helper()
 		if !strings.Contains(r.Body, sub) {
 			t.Errorf("%s: body does not contain %q; body: %.300s", r, sub, r.Body)
+		}
+	}
+}
+
+func notBody(sub string) check {
+	return func(t *testing.T, _ *site, r *adaptertest.Response) {
+		t.Helper()
+		if strings.Contains(r.Body, sub) {
+			t.Errorf("%s: body contains %q; body: %.300s", r, sub, r.Body)
 		}
 	}
 }
