@@ -224,6 +224,73 @@ func (r *reader) byte() byte {
 	return c
 }
 
+// skip passes over a value whose tag has been read, accepting exactly the
+// values that value accepts.
+func (r *reader) skip(tag byte) {
+	switch tag {
+	case tagString, tagBytes:
+		r.bytes()
+	case tagTrue, tagFalse:
+	case tagInt64, tagInt, tagTime:
+		r.varint()
+	case tagFloat64:
+		r.uvarint()
+	default:
+		r.fail()
+	}
+}
+
+// peekSession returns latch's user and token records from an encoded
+// session without allocating. It accepts exactly what Decode accepts and
+// returns the slices that Decode would. native is false for the gob format,
+// which only Decode reads.
+func peekSession(b []byte) (user, tokens []byte, native bool, err error) {
+	if len(b) == 0 {
+		return nil, nil, false, errCorruptSession
+	}
+	switch b[0] {
+	case codecGob:
+		return nil, nil, false, nil
+	case codecVersion:
+	default:
+		return nil, nil, false, errCorruptSession
+	}
+
+	r := reader{b: b[1:]}
+	r.varint() // deadline: the store enforces it, as it does for scs
+	n := r.uvarint()
+	if r.err != nil || n > maxCodecEntries || n > uint64(len(r.b)) {
+		return nil, nil, false, errCorruptSession
+	}
+	for range n {
+		k := r.bytes()
+		tag := r.byte()
+		if tag != tagBytes {
+			// A record stored as anything else reads as no record,
+			// as it does through scs.
+			switch string(k) {
+			case keyUser:
+				user = nil
+			case keyTokens:
+				tokens = nil
+			}
+			r.skip(tag)
+			continue
+		}
+		v := r.bytes()
+		switch string(k) {
+		case keyUser:
+			user = v
+		case keyTokens:
+			tokens = v
+		}
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, nil, false, errCorruptSession
+	}
+	return user, tokens, true, nil
+}
+
 // value decodes the next value. Byte slices of latch's own keys (own) are
 // views of the stored bytes, which latch never changes, capped so that an
 // append cannot write into them. Other byte slices are copies, since an

@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"bytes"
 	"encoding/gob"
 	"errors"
 	"reflect"
@@ -212,4 +213,48 @@ func TestCheckUserRecordMatchesUnmarshal(t *testing.T) {
 	if oidc, ok := checkUserRecord(phone); oidc || !ok {
 		t.Errorf("checkUserRecord(phone record) = %v, %v", oidc, ok)
 	}
+}
+
+// FuzzPeekSession checks that peekSession accepts exactly the sessions
+// that the codec decodes, and finds in them the records that scs would
+// return, since latch reads unchanged sessions with it and hands the rest
+// to scs.
+func FuzzPeekSession(f *testing.F) {
+	user := (&User{Subject: "s", claims: []byte("{}")}).marshal(time.Unix(9, 0))
+	for _, values := range []map[string]any{
+		{keyUser: user, keyTokens: []byte{recordVersion}, "app": "v"},
+		{keyUser: "not bytes", "n": 3, "f": 1.5, "t": true, "at": time.Unix(1, 0)},
+		{keyUser: []byte{}},
+		{},
+	} {
+		b, _ := Codec{}.Encode(time.Unix(5, 0), values)
+		f.Add(b)
+	}
+	f.Add([]byte{codecGob, 1, 2})
+	f.Add([]byte{codecVersion, 2, 2, 10, 'l', 'a', 't', 'c', 'h', '.', 'u', 's', 'e', 'r', tagBytes, 0, 1, 'x', tagTrue})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		user, tokens, native, err := peekSession(b)
+		_, values, decodeErr := Codec{}.Decode(b)
+		switch {
+		case err != nil:
+			if decodeErr == nil {
+				t.Fatalf("peekSession rejects (%v) what Decode accepts", err)
+			}
+			return
+		case !native:
+			if b[0] != codecGob {
+				t.Fatalf("peekSession calls a session of format %#x gob", b[0])
+			}
+			return
+		case decodeErr != nil:
+			t.Fatalf("peekSession accepts what Decode rejects (%v)", decodeErr)
+		}
+		for key, got := range map[string][]byte{keyUser: user, keyTokens: tokens} {
+			want, _ := values[key].([]byte)
+			if !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+				t.Fatalf("peekSession's %s = %q, Decode's = %q", key, got, want)
+			}
+		}
+	})
 }

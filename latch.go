@@ -33,6 +33,9 @@ type Auth struct {
 	sm         *scs.SessionManager
 	idle       time.Duration // latch's own idle timeout; 0 for a caller's manager
 	touchEvery time.Duration
+	// scsKey is the context key of the sessions of latch's own manager,
+	// or nil; with it, scs loads a session only when it is needed.
+	scsKey any
 
 	// formActions are the origins, besides this site, that a form's
 	// response may redirect to: the provider's end-session endpoint.
@@ -166,6 +169,7 @@ func (a *Auth) setUpSessions() {
 		sm.Cookie.Name = "latch_session"
 	}
 	a.sm = sm
+	a.scsKey = findScsKey(sm)
 }
 
 // setUpForms prepares the cross-origin protection of latch's forms.

@@ -121,10 +121,8 @@ func (a *Auth) refreshIfNeeded(r *http.Request) error {
 	ctx := r.Context()
 	st := stateFrom(ctx)
 	// Most requests need no refresh: read the times without decoding.
-	if raw, _ := a.sm.Get(ctx, keyTokens).([]byte); raw != nil {
-		if expiry, obtained, refreshable, ok := tokenTimes(raw); ok && !a.dueForRefresh(expiry, obtained, refreshable) {
-			return nil
-		}
+	if expiry, obtained, refreshable, ok := st.tokenTimes(ctx); ok && !a.dueForRefresh(expiry, obtained, refreshable) {
+		return nil
 	}
 	t, err := st.tokens(ctx)
 	if err != nil {

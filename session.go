@@ -48,9 +48,24 @@ type requestState struct {
 	// reads it first, so the rest of the request need not ask scs again.
 	record     []byte
 	recordRead bool
+	// tokenRecord is the encoded token record, when tokenRecordRead.
+	tokenRecord     []byte
+	tokenRecordRead bool
 
 	// routeServed is set when one of latch's routes served the request.
 	routeServed atomic.Bool
+
+	// The fields below serve a session that scs loads on demand; see
+	// sessionContext. They are set before the request's handler runs.
+	lazy   bool
+	parent context.Context // the request's context without latch's state
+	token  string
+	stored []byte // the session as the store returned it
+	found  bool
+
+	loadOnce sync.Once
+	loaded   atomic.Bool
+	scsData  any // scs's context value, once loaded
 }
 
 func stateFrom(ctx context.Context) *requestState {
@@ -94,6 +109,28 @@ func (st *requestState) userRecord(ctx context.Context) []byte {
 	return st.record
 }
 
+// encodedTokens returns the encoded token record of the session as it was
+// loaded, or nil. Callers hold st.mu.
+func (st *requestState) encodedTokens(ctx context.Context) []byte {
+	if !st.tokenRecordRead {
+		st.tokenRecord, _ = st.auth.sm.Get(ctx, keyTokens).([]byte)
+		st.tokenRecordRead = true
+	}
+	return st.tokenRecord
+}
+
+// tokenTimes reads the token record's times without decoding its strings;
+// ok is false when there is no readable record.
+func (st *requestState) tokenTimes(ctx context.Context) (expiry, obtained time.Time, refreshable, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.tokensRead {
+		// Decoded, or replaced during this request: the record may be stale.
+		return time.Time{}, time.Time{}, false, false
+	}
+	return tokenTimes(st.encodedTokens(ctx))
+}
+
 // tokens returns the stored tokens, or nil when there are none.
 func (st *requestState) tokens(ctx context.Context) (*Tokens, error) {
 	st.mu.Lock()
@@ -103,7 +140,7 @@ func (st *requestState) tokens(ctx context.Context) (*Tokens, error) {
 		return st.t, nil
 	}
 	st.tokensRead = true
-	b, _ := st.auth.sm.Get(ctx, keyTokens).([]byte)
+	b := st.encodedTokens(ctx)
 	if b == nil {
 		return nil, nil
 	}
@@ -134,9 +171,11 @@ func (st *requestState) setSignedIn(u *User, record []byte, t *Tokens) {
 // request, Sessions uses that session and leaves saving to LoadAndSave.
 //
 // A session is saved only when it changed, so an authenticated request that
-// changes nothing costs one store read. When the store fails, the request
-// ends with 503 Service Unavailable and the error is logged. A store's
-// failure is never taken for an empty session.
+// changes nothing costs one store read. With latch's own session manager,
+// scs decodes a session only when something asks scs for it: RequireAuth
+// and UserFrom read latch's records from the stored bytes. When the store
+// fails, the request ends with 503 Service Unavailable and the error is
+// logged. A store's failure is never taken for an empty session.
 func (a *Auth) Sessions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.serveWithSession(w, r, next)
@@ -151,6 +190,10 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 	}
 
 	token := cookieValue(r.Header, a.sm.Cookie.Name)
+	if store, ok := a.lazyStore(ctx); ok {
+		a.serveLazily(w, r, next, store, token)
+		return
+	}
 	loaded, err := a.sm.Load(ctx, token)
 	if err != nil {
 		a.storeFailed(w, r, "load", err)
@@ -181,10 +224,154 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 }
 
 // requestSession is the one allocation of the session middleware per
-// request: the request's state and its response writer.
+// request: the request's state, its context and its response writer.
 type requestSession struct {
 	requestState
+	ctx    sessionContext
 	writer sessionWriter
+}
+
+// lazyStore returns latch's session store when scs may load the session
+// on demand: the session manager is latch's own, with latch's store and
+// codec, and the request has no session loaded by an outer LoadAndSave.
+// Settings that make scs write on load turn on-demand loading off.
+func (a *Auth) lazyStore(ctx context.Context) (sessionStore, bool) {
+	sm := a.sm
+	if a.scsKey == nil || sm.IdleTimeout != 0 || sm.HashTokenInStore {
+		return sessionStore{}, false
+	}
+	if _, ok := sm.Codec.(Codec); !ok {
+		return sessionStore{}, false
+	}
+	store, ok := sm.Store.(sessionStore)
+	if !ok || ctx.Value(a.scsKey) != nil {
+		return sessionStore{}, false
+	}
+	return store, true
+}
+
+// serveLazily serves a request whose session scs loads only when something
+// calls scs. latch reads latch's records from the stored bytes itself, and
+// scs later decodes the same bytes, so the store is read once either way.
+func (a *Auth) serveLazily(w http.ResponseWriter, r *http.Request, next http.Handler, store sessionStore, token string) {
+	ctx := r.Context()
+	rs := &requestSession{}
+	st := &rs.requestState
+	st.auth, st.lazy, st.parent, st.token = a, true, ctx, token
+	st.recordRead, st.tokenRecordRead = true, true
+	if token != "" {
+		b, found, err := store.find(ctx, token)
+		if err != nil {
+			a.storeFailed(w, r, "load", err)
+			return
+		}
+		if found {
+			user, tokens, native, err := peekSession(b)
+			if err != nil {
+				a.storeFailed(w, r, "load", err)
+				return
+			}
+			st.stored, st.found = b, true
+			st.record, st.tokenRecord = user, tokens
+			// A session in the gob format is read through scs.
+			st.recordRead, st.tokenRecordRead = native, native
+		}
+	}
+	rs.ctx = sessionContext{Context: ctx, st: st}
+	r = r.WithContext(&rs.ctx)
+	if err := a.checkIdle(r.Context(), st, token); err != nil {
+		a.storeFailed(w, r, "delete", err)
+		return
+	}
+
+	addVary(w.Header(), "Cookie")
+	rs.writer = sessionWriter{ResponseWriter: w, auth: a, req: r, st: st}
+	next.ServeHTTP(&rs.writer, r)
+	if !rs.writer.committed {
+		rs.writer.commit()
+	}
+}
+
+// sessionContext is the context of a request whose session scs loads on
+// demand: the first lookup of scs's context value loads it, so every scs
+// call on the request works as under LoadAndSave.
+type sessionContext struct {
+	context.Context
+	st *requestState
+}
+
+// Value implements [context.Context].
+func (c *sessionContext) Value(key any) any {
+	if key == (stateKey{}) {
+		return c.st
+	}
+	if key == c.st.auth.scsKey {
+		return c.st.loadScs()
+	}
+	return c.Context.Value(key)
+}
+
+// storedKey is the context key of the session bytes that loadScs passes
+// to sessionStore.FindCtx, so that scs does not read the store again.
+type storedKey struct{}
+
+// loadScs has scs load the session from the bytes read at the start of the
+// request, once, and returns scs's context value.
+func (st *requestState) loadScs() any {
+	st.loadOnce.Do(func() {
+		a := st.auth
+		loaded, err := a.sm.Load(context.WithValue(st.parent, storedKey{}, st), st.token)
+		if err != nil {
+			// Unreachable: peekSession accepted these bytes, and
+			// FuzzPeekSession holds it to what the codec decodes. An
+			// empty session is better than a panic in the caller's scs call.
+			a.log.ErrorContext(st.parent, "latch: the session that latch read could not be loaded into scs; starting an empty one", "error", err)
+			loaded, _ = a.sm.Load(st.parent, "")
+		}
+		st.scsData = loaded.Value(a.scsKey)
+		st.loaded.Store(true)
+	})
+	return st.scsData
+}
+
+// untouched reports whether scs never loaded the session of a request
+// served lazily, in which case nothing can have changed it.
+func (st *requestState) untouched() bool {
+	return st != nil && st.lazy && !st.loaded.Load()
+}
+
+// keyProbe is a context that records the first key asked of it.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
+
+// findScsKey returns the context key of sm's sessions, or nil, which turns
+// on-demand loading off. scs does not export the key, so findScsKey
+// records the key that Load looks up, then checks that Load accepts a
+// context holding a value under it as already loaded.
+func findScsKey(sm *scs.SessionManager) any {
+	probe := &keyProbe{Context: context.Background()}
+	loaded, err := sm.Load(probe, "")
+	if err != nil || probe.key == nil {
+		return nil
+	}
+	data := loaded.Value(probe.key)
+	if data == nil {
+		return nil
+	}
+	holder := context.WithValue(context.Background(), probe.key, data)
+	if again, err := sm.Load(holder, ""); err != nil || again != holder {
+		return nil
+	}
+	return probe.key
 }
 
 // checkIdle ends a session idle for longer than the idle timeout, and
@@ -236,6 +423,7 @@ type sessionWriter struct {
 	http.ResponseWriter
 	auth      *Auth
 	req       *http.Request
+	st        *requestState // set when the session is loaded on demand
 	committed bool
 	failed    bool
 }
@@ -245,6 +433,9 @@ type sessionWriter struct {
 // handler's response may proceed.
 func (sw *sessionWriter) commit() bool {
 	sw.committed = true
+	if sw.st.untouched() {
+		return true
+	}
 	a, ctx := sw.auth, sw.req.Context()
 
 	switch a.sm.Status(ctx) {
@@ -293,7 +484,7 @@ func (sw *sessionWriter) Flush() {
 func (sw *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !sw.committed {
 		sw.committed = true
-		if sw.auth.sm.Status(sw.req.Context()) == scs.Modified {
+		if !sw.st.untouched() && sw.auth.sm.Status(sw.req.Context()) == scs.Modified {
 			if _, _, err := sw.auth.sm.Commit(sw.req.Context()); err != nil {
 				return nil, nil, err
 			}
@@ -360,8 +551,16 @@ func (s sessionStore) Delete(token string) error {
 }
 
 // FindCtx, CommitCtx and DeleteCtx pass the request context on to stores
-// that take one.
+// that take one. When scs loads a session on demand, FindCtx returns the
+// bytes read at the start of the request.
 func (s sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	if st, ok := ctx.Value(storedKey{}).(*requestState); ok && st.token == token {
+		return st.stored, st.found, nil
+	}
+	return s.find(ctx, token)
+}
+
+func (s sessionStore) find(ctx context.Context, token string) ([]byte, bool, error) {
 	if c, ok := s.inner.(scs.CtxStore); ok {
 		return c.FindCtx(ctx, s.key(token))
 	}

@@ -2,7 +2,9 @@ package latch
 
 import (
 	"context"
+	"encoding/gob"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -359,4 +361,108 @@ func TestPhoneSendSessionIsShortLived(t *testing.T) {
 	ps.sendCode(signed, "/sign-up/phone", "13800138002")
 	ps.clock.Advance(pendingLifetime + time.Second)
 	signed.get(ps.srv.URL+"/private").expectStatus(t, http.StatusOK)
+}
+
+// gobValue is a type latch's codec does not encode natively, so a session
+// holding one is stored in the gob format.
+type gobValue struct{ N int }
+
+func init() { gob.Register(gobValue{}) }
+
+// TestSessionLoadedOnDemand checks that an unchanged authenticated request
+// never has scs decode the session, that the application's own scs calls
+// work on the same requests, and that the store is read once a request
+// either way.
+func TestSessionLoadedOnDemand(t *testing.T) {
+	s, store := newCountingSite(t, nil)
+	if s.auth.scsKey == nil {
+		t.Fatal("latch found no scs context key, so every request loads its session eagerly: check findScsKey against this version of scs")
+	}
+	sm := s.auth.SessionManager()
+	var loaded atomic.Bool
+	app := http.NewServeMux()
+	app.Handle("/private", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		loaded.Store(stateFrom(r.Context()).loaded.Load())
+		u, _ := UserFrom(r.Context())
+		io.WriteString(w, "private for "+u.Subject)
+	})))
+	app.Handle("/count", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := sm.GetInt(r.Context(), "count") + 1
+		sm.Put(r.Context(), "count", n)
+		fmt.Fprint(w, n)
+	})))
+	app.HandleFunc("/gob", func(w http.ResponseWriter, r *http.Request) {
+		sm.Put(r.Context(), "gob", gobValue{N: 7})
+	})
+	app.HandleFunc("/anonymous", func(w http.ResponseWriter, r *http.Request) {
+		_, ok := UserFrom(r.Context())
+		fmt.Fprint(w, ok, stateFrom(r.Context()).loaded.Load())
+	})
+	s.srv.Config.Handler = s.auth.Wrap(app)
+
+	if r := s.browser().get(s.srv.URL + "/anonymous"); r.body != "false false" {
+		t.Errorf("anonymous request: signed in, scs loaded = %q, want false false", r.body)
+	}
+
+	b := s.browser()
+	s.signIn(b)
+	finds, commits := store.finds.Load(), store.commits.Load()
+	get := func(path, want string) {
+		t.Helper()
+		if r := b.get(s.srv.URL+path).expectStatus(t, http.StatusOK); r.body != want {
+			t.Errorf("GET %s = %q, want %q", path, r.body, want)
+		}
+		if got := store.finds.Load() - finds; got != 1 {
+			t.Errorf("GET %s read the store %d times, want once", path, got)
+		}
+		finds = store.finds.Load()
+	}
+
+	get("/private", "private for user-1")
+	if loaded.Load() {
+		t.Error("an unchanged authenticated request had scs load the session")
+	}
+	get("/count", "1")
+	get("/count", "2")
+	if got := store.commits.Load() - commits; got != 2 {
+		t.Errorf("two requests that changed the session saved it %d times, want 2", got)
+	}
+	get("/private", "private for user-1")
+	if loaded.Load() {
+		t.Error("scs loaded the session of an unchanged request after the application used the session")
+	}
+
+	// A value outside latch's codec turns the session to gob, which latch
+	// reads through scs.
+	get("/gob", "")
+	get("/private", "private for user-1")
+	if !loaded.Load() {
+		t.Error("a gob session was read without scs")
+	}
+	get("/count", "3")
+}
+
+// TestSessionInsideOwnLoadAndSave checks that latch's routes and
+// RequireAuth work when the application wraps them in LoadAndSave of
+// latch's own session manager, which then saves the session.
+func TestSessionInsideOwnLoadAndSave(t *testing.T) {
+	s := newSite(t, nil)
+	sm := s.auth.SessionManager()
+	app := http.NewServeMux()
+	app.Handle("/private", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		n := sm.GetInt(r.Context(), "n") + 1
+		sm.Put(r.Context(), "n", n)
+		fmt.Fprint(w, u.Subject, " ", n)
+	})))
+	s.srv.Config.Handler = sm.LoadAndSave(s.auth.Wrap(app))
+
+	b := s.browser()
+	b.get(s.srv.URL+"/private").expectStatus(t, http.StatusFound)
+	s.signIn(b)
+	for _, want := range []string{"user-1 1", "user-1 2"} {
+		if r := b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK); r.body != want {
+			t.Errorf("GET /private = %q, want %q", r.body, want)
+		}
+	}
 }

@@ -64,6 +64,6 @@ awk '
       for (i = 2; i <= m; i++) { x = xs[i]; j = i - 1; while (j > 0 && xs[j] > x) { xs[j+1] = xs[j]; j-- } xs[j+1] = x }
       med[name] = (m % 2) ? xs[(m+1)/2] : (xs[m/2] + xs[m/2+1]) / 2
     }
-    order[1] = "bare"; order[2] = "latch-memory"; order[3] = "latch-redis"; order[4] = "scs-floor"; order[5] = "scs-gob"
-    for (i = 1; i <= 5; i++) if (order[i] in med) printf "%-14s %12.0f %7.2fx\n", order[i], med[order[i]], med[order[i]] / med["bare"]
+    order[1] = "bare"; order[2] = "bare-cookie"; order[3] = "latch-memory"; order[4] = "latch-redis"; order[5] = "scs-floor"; order[6] = "scs-gob"
+    for (i = 1; i <= 6; i++) if (order[i] in med) printf "%-14s %12.0f %7.2fx\n", order[i], med[order[i]], med[order[i]] / med["bare"]
   }' "$tmp/results"

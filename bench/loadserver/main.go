@@ -1,9 +1,10 @@
 // Command loadserver serves the variants that bench/load.sh compares under
-// load, each on its own loopback port. They are the bare handler, scs's
-// own middleware with its default gob codec and an idle timeout, the same
-// at its cheapest (latch's codec, no idle timeout), and the handler behind
-// latch's RequireAuth with the in-memory store (and the Redis store when
-// LATCH_REDIS_URL is set). Each variant gets a signed-in session first.
+// load, each on its own loopback port. They are the bare handler, alone
+// and sent a cookie like latch's, scs's own middleware with its default
+// gob codec and an idle timeout, the same at its cheapest (latch's codec,
+// no idle timeout), and the handler behind latch's RequireAuth with the
+// in-memory store (and the Redis store when LATCH_REDIS_URL is set). Each
+// variant gets a signed-in session first.
 //
 // It prints one line per variant, "name URL Cookie-header", then a line
 // "READY", and serves until interrupted.
@@ -54,6 +55,12 @@ func run() error {
 		go http.ListenAndServe(addr, nil)
 	}
 	if err := serve("bare", ok, ""); err != nil {
+		return err
+	}
+	// The bare handler again, sent a session cookie of the same size as
+	// latch's, which a signed-in browser sends whether or not the site
+	// reads it.
+	if err := serve("bare-cookie", ok, "latch_session="+strings.Repeat("x", 43)); err != nil {
 		return err
 	}
 	if err := serveScs("scs-gob", scs.GobCodec{}, 2*time.Hour); err != nil {
