@@ -41,6 +41,9 @@ func main() {
 type checker struct {
 	out      io.Writer
 	problems int
+	// international records, for each template found, whether Tencent
+	// approved it for numbers outside mainland China.
+	international map[string]bool
 }
 
 func (c *checker) printf(format string, args ...any) { fmt.Fprintf(c.out, format+"\n", args...) }
@@ -86,7 +89,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		var err error
 		if to, err = otp.ParsePhone(*phone, *region); err != nil {
-			fmt.Fprintf(stderr, "tencent-sms-check: -phone: %v\n", err)
+			hint := ""
+			if *region == "" {
+				hint = " (write the number with + and its country calling code, or name its region with -region)"
+			}
+			fmt.Fprintf(stderr, "tencent-sms-check: -phone: %v%s\n", err, hint)
 			return 2
 		}
 	}
@@ -172,7 +179,11 @@ func (c *checker) checkTemplates(ctx context.Context, sender *tencent.Sender) {
 		return
 	}
 	c.printf("Templates:")
+	c.international = map[string]bool{}
 	for _, st := range statuses {
+		if st.Found {
+			c.international[st.TemplateCode] = st.International
+		}
 		use := "not used by latch"
 		if len(st.Purposes) > 0 {
 			names := make([]string, len(st.Purposes))
@@ -242,6 +253,13 @@ func (c *checker) sendTestCode(ctx context.Context, sender *tencent.Sender, to o
 		return
 	}
 	template, _ := sender.TemplateFor(p)
+	if international, found := c.international[template]; found && international != (to.Region() != "CN") {
+		if international {
+			c.problem("template %s is an international template, but %s is in mainland China, where Tencent sends only with domestic templates", template, to.Masked())
+		} else {
+			c.problem("template %s is a domestic template, but %s is outside mainland China, where Tencent sends only with international templates and signatures", template, to.Masked())
+		}
+	}
 	err = sender.Send(ctx, otp.Message{Phone: to.E164(), Code: code, Purpose: p})
 	if err == nil {
 		c.printf("Test code: sent to %s with template %s (%s). Check that the phone received it.", to.Masked(), template, p)

@@ -120,6 +120,7 @@ func TestCheckUsageErrors(t *testing.T) {
 	}{
 		{nil, "-phone is required"},
 		{[]string{"-phone", "12", "-region", "CN"}, "-phone: otp: invalid phone number"},
+		{[]string{"-phone", "13800138000"}, "or name its region with -region"},
 		{[]string{"-no-send", "-purpose", "Login"}, "-purpose \"Login\""},
 		{[]string{"-no-send", "a.json", "b.json"}, "at most one"},
 		{[]string{"-no-send", filepath.Join(t.TempDir(), "missing.json")}, "no such file"},
@@ -130,5 +131,32 @@ func TestCheckUsageErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("run(%q) = %d, stderr %q; want 2 and %q", tt.args, code, errOut, tt.want)
 		}
+	}
+}
+
+// TestCheckTemplateRegion checks that a template approved for the other
+// side of Tencent's domestic and international split is reported before
+// the test send.
+func TestCheckTemplateRegion(t *testing.T) {
+	srv := tencenttest.NewServer(tencenttest.Options{})
+	defer srv.Close()
+	code, out, _ := runCheck(t, string(srv.ConnectorJSON()), "-endpoint", srv.URL, "-phone", "+34 612 345 678")
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1\n%s", code, out)
+	}
+	wantLines(t, out, "PROBLEM: template 100004 is a domestic template, but +34*****5678 is outside mainland China")
+
+	srv.AddTemplate(tencenttest.Template{ID: tencenttest.TemplateGeneric, Content: "Your code is {1}.",
+		Status: tencenttest.StatusApproved, International: true, UsageType: "Generic"})
+	srv.AddSign(tencenttest.Sign{ID: 9002, Name: tencenttest.DefaultSignName, Status: tencenttest.StatusApproved, International: true})
+	code, out, _ = runCheck(t, string(srv.ConnectorJSON()), "-endpoint", srv.URL, "-phone", "+8613800138000")
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1\n%s", code, out)
+	}
+	wantLines(t, out, "PROBLEM: template 100004 is an international template, but +86*******8000 is in mainland China")
+
+	code, out, _ = runCheck(t, string(srv.ConnectorJSON()), "-endpoint", srv.URL, "-phone", "+34 612 345 678")
+	if code != 0 {
+		t.Errorf("international template to a Spanish number: exit status %d, want 0\n%s", code, out)
 	}
 }

@@ -47,3 +47,30 @@ func ExampleServer_SendRequests() {
 	// outcome: outcome unknown
 	// requests: 1 accepted: 0
 }
+
+func ExampleStart() {
+	// A program that serves the stand-in at a fixed loopback address, as
+	// cmd/tencent-sms-standin does, gets an error rather than a panic
+	// when the address is not usable.
+	if _, err := tencenttest.Start(tencenttest.Options{Addr: "0.0.0.0:9110"}); err != nil {
+		fmt.Println(err)
+	}
+	srv, err := tencenttest.Start(tencenttest.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	fmt.Println("templates in the connector JSON:", len(mustParse(srv.ConnectorJSON()).Templates))
+	// Output:
+	// tencenttest: Addr "0.0.0.0:9110": the stand-in listens only on a loopback IP address, such as 127.0.0.1
+	// templates in the connector JSON: 4
+}
+
+func mustParse(b []byte) tencent.Config {
+	cfg, err := tencent.ParseConfig(b)
+	if err != nil {
+		panic(err)
+	}
+	return cfg
+}

@@ -84,6 +84,10 @@ type Options struct {
 
 	// MaxHang bounds FaultHang when the fault gives no duration.
 	MaxHang time.Duration
+
+	// Addr is the loopback address to listen on, such as
+	// "127.0.0.1:9110". Empty means a free port on 127.0.0.1.
+	Addr string
 }
 
 // Template is an SMS body template as the stand-in keeps it.
@@ -201,8 +205,34 @@ type numberFailure struct{ code, message string }
 
 // NewServer starts a stand-in on 127.0.0.1 with the signature DefaultSignName
 // and four approved templates (TemplateRegister to TemplateGeneric). Call
-// Close when done.
+// Close when done. It panics when it cannot listen; see [Start].
 func NewServer(opts Options) *Server {
+	s, err := Start(opts)
+	if err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// Start is NewServer for programs: it returns an error when Options.Addr
+// is not a loopback address or cannot be listened on.
+func Start(opts Options) (*Server, error) {
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("tencenttest: Addr %q: %v", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("tencenttest: Addr %q: the stand-in listens only on a loopback IP address, such as 127.0.0.1", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("tencenttest: listen on %s: %v", addr, err)
+	}
+
 	if opts.SecretID == "" {
 		opts.SecretID = DefaultSecretID
 	}
@@ -239,15 +269,11 @@ func NewServer(opts Options) *Server {
 	}
 
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("tencenttest: listen on 127.0.0.1: %v", err))
-	}
 	ts.Listener = l
 	ts.Start()
 	s.ts = ts
 	s.URL = ts.URL
-	return s
+	return s, nil
 }
 
 // Close stops the server. Requests held by FaultHang return at once.
