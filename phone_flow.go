@@ -40,7 +40,17 @@ func (f *phoneFlow) show() {
 			return
 		}
 	}
-	f.renderNumber(http.StatusOK, numberState{ReturnTo: f.a.returnTo(q)})
+	returnTo := f.a.returnTo(q)
+	// A signed-in visitor of the sign-in or sign-up page goes on, as from
+	// the provider's sign-in route; an application's own flow on the
+	// pages (PhoneHandler) may serve signed-in users.
+	if f.next == nil && (f.purpose == otp.SignIn || f.purpose == otp.Register) {
+		if u, _ := UserFrom(f.ctx()); u != nil {
+			redirect(f.w, returnTo, http.StatusFound)
+			return
+		}
+	}
+	f.renderNumber(http.StatusOK, numberState{ReturnTo: returnTo})
 }
 
 func (f *phoneFlow) post() {

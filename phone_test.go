@@ -166,6 +166,12 @@ func TestPhoneSignIn(t *testing.T) {
 	if got := b.get(ps.srv.URL+"/private").expectStatus(t, http.StatusOK).body; got != "private for +8613800138000" {
 		t.Errorf("GET /private = %q, want the phone user's page", got)
 	}
+	// Signed in, the sign-in and sign-up pages send the visitor on.
+	for target, want := range map[string]string{"/sign-in/phone?return_to=%2Fprivate": "/private", "/sign-up/phone": "/"} {
+		if got := b.get(ps.srv.URL+target).expectStatus(t, http.StatusFound).Header.Get("Location"); got != want {
+			t.Errorf("GET %s signed in: Location %q, want %q", target, got, want)
+		}
+	}
 
 	var u *User
 	ps.srv.Config.Handler = ps.auth.Wrap(ps.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -13,7 +13,7 @@
 //	OIDC_CLIENT_ID        client ID (Logto: App ID)
 //	OIDC_CLIENT_SECRET    client secret (Logto: App secret)
 //	LATCH_BASE_URL        the site's external URL (default http://localhost:3000)
-//	LATCH_ADDR            listen address (default :3000)
+//	LATCH_ADDR            listen address (default localhost:3000)
 //	LATCH_OTP_KEY         key for code MACs, 64 hex digits (default: a random key per run)
 //	LATCH_PHONE_REGIONS   regions that may receive codes, the first being the
 //	                      default for national numbers (default CN,US,GB,ES)
@@ -117,7 +117,7 @@ func settingsFromEnv() settings {
 		clientID:        os.Getenv("OIDC_CLIENT_ID"),
 		clientSecret:    os.Getenv("OIDC_CLIENT_SECRET"),
 		baseURL:         envOr("LATCH_BASE_URL", "http://localhost:3000"),
-		addr:            envOr("LATCH_ADDR", ":3000"),
+		addr:            envOr("LATCH_ADDR", "localhost:3000"),
 		otpKey:          os.Getenv("LATCH_OTP_KEY"),
 		regions:         strings.Split(envOr("LATCH_PHONE_REGIONS", "CN,US,GB,ES"), ","),
 		tencentConfig:   os.Getenv("TENCENT_SMS_CONFIG"),

@@ -98,16 +98,17 @@ type Locale struct {
 	fallback map[string]string
 }
 
-// Locale picks the language for a request: the one named by override (the
-// ?lang= query parameter) when a catalog has it, or else the best match for
-// the Accept-Language header, or else [DefaultLocale].
+// Locale picks the language for a request: the best match for override
+// (the ?lang= query parameter) when there is one, or else the best match
+// for the Accept-Language header, or else [DefaultLocale]. Both are matched
+// alike, so ?lang=zh-TW picks what Accept-Language: zh-TW picks.
 func (s *Set) Locale(acceptLanguage, override string) *Locale {
 	c := s.catalogs
 	var wanted []language.Tag
 	if override != "" && len(override) <= maxAcceptLanguage {
 		if t, err := language.Parse(override); err == nil {
 			_, i, conf := c.matcher.Match(t)
-			if conf >= language.High {
+			if conf != language.No {
 				return s.locale(i)
 			}
 		}

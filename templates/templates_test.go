@@ -61,6 +61,11 @@ func TestLocaleChoice(t *testing.T) {
 		{"es", "zh-Hans", "zh-Hans"},
 		{"es", "klingon!!", "es"},
 		{"es", "fr", "es"},
+		// ?lang= and Accept-Language match alike.
+		{"zh-TW", "", "zh-Hans"},
+		{"", "zh-TW", "zh-Hans"},
+		{"es", "zh-Hant", "zh-Hans"},
+		{"", "es-MX", "es"},
 		{"!!garbage;;q=x", "", "en"},
 		{strings.Repeat("es,", 300), "", "en"},
 	}

@@ -6,7 +6,7 @@
 //
 // It reads the environment variables of ./example: OIDC_ISSUER,
 // OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, LATCH_BASE_URL (default
-// http://localhost:3000) and LATCH_ADDR (default :3000).
+// http://localhost:3000) and LATCH_ADDR (default localhost:3000).
 package main
 
 import (
@@ -120,7 +120,7 @@ func settingsFromEnv() settings {
 		clientID:     os.Getenv("OIDC_CLIENT_ID"),
 		clientSecret: os.Getenv("OIDC_CLIENT_SECRET"),
 		baseURL:      envOr("LATCH_BASE_URL", "http://localhost:3000"),
-		addr:         envOr("LATCH_ADDR", ":3000"),
+		addr:         envOr("LATCH_ADDR", "localhost:3000"),
 	}
 }
 
