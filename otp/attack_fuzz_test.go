@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -33,8 +34,10 @@ func FuzzNormalizeCode(f *testing.F) {
 			switch {
 			case r >= '0' && r <= '9':
 				digits = append(digits, byte(r))
-			case r >= '０' && r <= '９':
-				digits = append(digits, byte('0'+(r-'０')))
+			case unicode.Is(unicode.Nd, r):
+				// TestDecimalValue checks decimalValue against the
+				// digits' names.
+				digits = append(digits, byte('0'+decimalValue(r)))
 			case r == ' ' || r == '\t' || r == '\u00a0' || r == '\u3000' || r == '-':
 			default:
 				clean = false

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"unicode"
 )
 
 // Bounds of Config.CodeLength.
@@ -58,8 +59,9 @@ func generateCode(r io.Reader, length int) (string, error) {
 }
 
 // normalizeCode returns the code typed by a person as ASCII digits, with
-// surrounding spaces removed and full-width digits mapped, or false if it
-// cannot be a code of the given length.
+// spaces and dashes removed and the digits of other scripts (full-width,
+// Arabic-Indic, Devanagari and so on) mapped, or false if it cannot be a
+// code of the given length.
 func normalizeCode(input string, length int) (string, bool) {
 	if len(input) > 4*(length+8) {
 		return "", false
@@ -69,10 +71,11 @@ func normalizeCode(input string, length int) (string, bool) {
 		switch {
 		case r >= '0' && r <= '9':
 			code = append(code, byte(r))
-		case r >= '０' && r <= '９':
-			code = append(code, byte('0'+(r-'０')))
 		case r == ' ' || r == '\t' || r == '\u00a0' || r == '\u3000' || r == '-':
 			// Spaces and dashes that people copy from an SMS.
+		case unicode.Is(unicode.Nd, r):
+			// The digits that a phone's keyboard types in another script.
+			code = append(code, byte('0'+decimalValue(r)))
 		default:
 			return "", false
 		}
@@ -84,4 +87,16 @@ func normalizeCode(input string, length int) (string, bool) {
 		return "", false
 	}
 	return string(code), true
+}
+
+// decimalValue returns the value of r, a decimal digit (Unicode category
+// Nd). Unicode encodes every script's digits zero to nine as ten
+// consecutive code points, and adjacent runs are whole, so the value is the
+// number of digits just before r, modulo ten.
+func decimalValue(r rune) int {
+	n := 0
+	for unicode.Is(unicode.Nd, r-rune(n)-1) {
+		n++
+	}
+	return n % 10
 }

@@ -9,6 +9,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode"
+
+	"golang.org/x/text/unicode/runenames"
 )
 
 func TestGenerateCodeLength(t *testing.T) {
@@ -262,6 +265,12 @@ func TestNormalizeCode(t *testing.T) {
 		{" 123 456 ", "123456", true},
 		{"123-456", "123456", true},
 		{"１２３４５６", "123456", true},
+		{"١٢٣٤٥٦", "123456", true},
+		{"۱۲۳ ۴۵۶", "123456", true},
+		{"१२३४५६", "123456", true},
+		{"𝟏𝟐𝟑𝟒𝟓𝟔", "123456", true},
+		{"12345½", "", false},
+		{"12345²", "", false},
 		{"\u3000123456\t", "123456", true},
 		{"12345", "", false},
 		{"1234567", "", false},
@@ -291,5 +300,38 @@ func TestIssueRandomFailure(t *testing.T) {
 	}
 	if n := h.sender.callCount(); n != 0 {
 		t.Errorf("sender called %d times, want 0", n)
+	}
+}
+
+// TestDecimalValue checks decimalValue against the name of every decimal
+// digit that Go's Unicode tables know, which ends in the digit's value.
+func TestDecimalValue(t *testing.T) {
+	names := []string{"ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"}
+	checked := 0
+	for _, rng := range unicode.Nd.R16 {
+		for r := rune(rng.Lo); r <= rune(rng.Hi); r += rune(rng.Stride) {
+			checkDecimalValue(t, r, names)
+			checked++
+		}
+	}
+	for _, rng := range unicode.Nd.R32 {
+		for r := rune(rng.Lo); r <= rune(rng.Hi); r += rune(rng.Stride) {
+			checkDecimalValue(t, r, names)
+			checked++
+		}
+	}
+	if checked < 600 {
+		t.Errorf("checked %d digits, want every one of Unicode's more than 600", checked)
+	}
+}
+
+func checkDecimalValue(t *testing.T, r rune, names []string) {
+	t.Helper()
+	name := runenames.Name(r)
+	if name == "" {
+		return // newer than the name table
+	}
+	if want := names[decimalValue(r)]; !strings.HasSuffix(name, " "+want) {
+		t.Errorf("decimalValue(%U %s) = %d", r, name, decimalValue(r))
 	}
 }

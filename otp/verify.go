@@ -17,8 +17,8 @@ type VerifyRequest struct {
 	Phone   Phone
 	Purpose Purpose
 
-	// Code is the code as typed. Surrounding spaces, inner spaces and
-	// dashes, and full-width digits are accepted.
+	// Code is the code as typed. Spaces, dashes and the digits of any
+	// script (full-width, Arabic-Indic and so on) are accepted.
 	Code string
 }
 
