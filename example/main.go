@@ -12,6 +12,7 @@
 //	OIDC_ISSUER           OpenID provider issuer URL, such as https://tenant.logto.app/oidc
 //	OIDC_CLIENT_ID        client ID (Logto: App ID)
 //	OIDC_CLIENT_SECRET    client secret (Logto: App secret)
+//	OIDC_PROVIDER_NAME    the provider's name on the sign-in button (default: the issuer's host)
 //	LATCH_BASE_URL        the site's external URL (default http://localhost:3000)
 //	LATCH_ADDR            listen address (default localhost:3000)
 //	LATCH_OTP_KEY         key for code MACs, 64 hex digits (default: a random key per run)
@@ -99,6 +100,7 @@ func run(logger *slog.Logger) error {
 // settings are the example's environment variables.
 type settings struct {
 	issuer, clientID, clientSecret string
+	providerName                   string
 	baseURL, addr                  string
 	otpKey                         string
 	regions                        []string
@@ -116,6 +118,7 @@ func settingsFromEnv() settings {
 		issuer:          os.Getenv("OIDC_ISSUER"),
 		clientID:        os.Getenv("OIDC_CLIENT_ID"),
 		clientSecret:    os.Getenv("OIDC_CLIENT_SECRET"),
+		providerName:    os.Getenv("OIDC_PROVIDER_NAME"),
 		baseURL:         envOr("LATCH_BASE_URL", "http://localhost:3000"),
 		addr:            envOr("LATCH_ADDR", "localhost:3000"),
 		otpKey:          os.Getenv("LATCH_OTP_KEY"),
@@ -144,6 +147,7 @@ func newAuth(ctx context.Context, s settings, logger *slog.Logger) (*latch.Auth,
 		Issuer:       s.issuer,
 		ClientID:     s.clientID,
 		ClientSecret: s.clientSecret,
+		ProviderName: s.providerName,
 		BaseURL:      s.baseURL,
 		Logger:       logger,
 		Pages:        templatesOptions(),
