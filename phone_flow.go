@@ -41,9 +41,9 @@ func (f *phoneFlow) show() {
 		}
 	}
 	returnTo := f.a.returnTo(q)
-	// A signed-in visitor of the sign-in or sign-up page goes on, as from
-	// the provider's sign-in route; an application's own flow on the
-	// pages (PhoneHandler) may serve signed-in users.
+	// A signed-in visitor of the sign-in or sign-up page is sent on, as
+	// the provider's sign-in route does. An application's own flow on
+	// these pages (PhoneHandler) may serve signed-in users.
 	if f.next == nil && (f.purpose == otp.SignIn || f.purpose == otp.Register) {
 		if u, _ := UserFrom(f.ctx()); u != nil {
 			redirect(f.w, returnTo, http.StatusFound)

@@ -125,7 +125,8 @@ func (st *requestState) tokenTimes(ctx context.Context) (expiry, obtained time.T
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.tokensRead {
-		// Decoded, or replaced during this request: the record may be stale.
+		// The tokens were decoded or replaced during this request, so the
+		// record may be stale.
 		return time.Time{}, time.Time{}, false, false
 	}
 	return tokenTimes(st.encodedTokens(ctx))
@@ -172,8 +173,8 @@ func (st *requestState) setSignedIn(u *User, record []byte, t *Tokens) {
 //
 // A session is saved only when it changed, so an authenticated request that
 // changes nothing costs one store read. With latch's own session manager,
-// scs decodes a session only when something asks scs for it: RequireAuth
-// and UserFrom read latch's records from the stored bytes. When the store
+// scs decodes a session only when something calls scs on the request:
+// RequireAuth and UserFrom read latch's records from the stored bytes. When the store
 // fails, the request ends with 503 Service Unavailable and the error is
 // logged. A store's failure is never taken for an empty session.
 func (a *Auth) Sessions(next http.Handler) http.Handler {
@@ -340,7 +341,7 @@ func (st *requestState) untouched() bool {
 	return st != nil && st.lazy && !st.loaded.Load()
 }
 
-// keyProbe is a context that records the first key asked of it.
+// keyProbe is a context that records the first key looked up in it.
 type keyProbe struct {
 	context.Context
 	key any

@@ -72,8 +72,8 @@ var conformance = []row{
 	{"top-level parameter route guarded", expect(anonymous, page("/reports"), status(http.StatusFound), header("Location", "/sign-in?return_to=%2Freports"))},
 	{"top-level parameter route passes", expect(signedIn, page("/reports"), status(http.StatusOK), body("item reports for user-1"))},
 	// Routers that match the escaped path send these to the parameter
-	// route, others to latch's own page; neither may serve the
-	// application's page to an anonymous visitor.
+	// route, and others send them to latch's own page. Neither may serve
+	// the application's page to an anonymous visitor.
 	{"escaped sign-in path guarded", expect(anonymous, page("/sign%2Din"), status(http.StatusFound), notBody("item "))},
 	{"escaped letter path guarded", expect(anonymous, page("/%73ign-in"), status(http.StatusFound), notBody("item "))},
 	{"escaped sign-out path guarded", expect(anonymous, page("/sign%2Dout"), status(http.StatusFound), notBody("item "))},
@@ -126,7 +126,7 @@ var customPathRows = []row{
 		header("Location", "/welcome")(t, s, s.Browser().SignIn(""))
 	}},
 	{"browser redirected to sign-in", expect(anonymous, page("/private"), status(http.StatusFound), header("Location", "/login?return_to=%2Fprivate"))},
-	// The applications' own /{page} route answers at the default paths.
+	// The applications' own /{page} route serves the default paths.
 	{"default sign-in path is the application's", expect(anonymous, page("/sign-in"), status(http.StatusFound), header("Location", "/login?return_to=%2Fsign-in"))},
 	{"default sign-out path unused", func(t *testing.T, s *site) {
 		b := signedIn(s)

@@ -1,10 +1,13 @@
 // Command loadserver serves the variants that bench/load.sh compares under
-// load, each on its own loopback port. They are the bare handler, alone
-// and sent a cookie like latch's, scs's own middleware with its default
-// gob codec and an idle timeout, the same at its cheapest (latch's codec,
-// no idle timeout), and the handler behind latch's RequireAuth with the
-// in-memory store (and the Redis store when LATCH_REDIS_URL is set). Each
-// variant gets a signed-in session first.
+// load, each on its own loopback port:
+//
+//   - the bare handler, alone and sent a cookie like latch's;
+//   - scs's own middleware with its default gob codec and an idle timeout;
+//   - the same at its cheapest (latch's codec, no idle timeout);
+//   - the handler behind latch's RequireAuth with the in-memory store, and
+//     with the Redis store when LATCH_REDIS_URL is set.
+//
+// Each variant gets a signed-in session first.
 //
 // It prints one line per variant, "name URL Cookie-header", then a line
 // "READY", and serves until interrupted.

@@ -8,7 +8,7 @@
 //	tencent-sms-standin [-addr 127.0.0.1:9110] [-config file]
 //
 // The stand-in checks each request's TC3-HMAC-SHA256 signature as Tencent
-// does, and answers SendSms, DescribeSmsTemplateList and
+// does, and serves SendSms, DescribeSmsTemplateList and
 // DescribeSmsSignList. It writes a Logto Tencent SMS connector JSON that
 // matches it to the -config file, or to standard output, and prints every
 // message it accepts, code included, until it is interrupted. Point a
