@@ -542,15 +542,20 @@ func (a *Auth) startSession(ctx context.Context, u *User, t *Tokens) error {
 	if err := a.sm.RenewToken(ctx); err != nil {
 		return err
 	}
+	st := stateFrom(ctx)
 	record := u.marshal(a.cfg.Now())
 	a.sm.Put(ctx, keyUser, record)
-	if t != nil {
-		a.sm.Put(ctx, keyTokens, t.marshal())
-	} else {
-		a.sm.Remove(ctx, keyTokens)
+	if st != nil {
+		st.keepUser(u, record)
 	}
-	if st := stateFrom(ctx); st != nil {
-		st.setSignedIn(u, record, t)
+	if t == nil {
+		a.sm.Remove(ctx, keyTokens)
+		return nil
+	}
+	tokenRecord := t.marshal()
+	a.sm.Put(ctx, keyTokens, tokenRecord)
+	if st != nil {
+		st.keepTokens(t, tokenRecord)
 	}
 	return nil
 }
@@ -636,9 +641,6 @@ func (a *Auth) signOut(w http.ResponseWriter, r *http.Request) {
 			if err := a.sm.Destroy(ctx); err != nil {
 				a.storeFailed(w, r, "delete", err)
 				return
-			}
-			if st := stateFrom(ctx); st != nil {
-				st.setSignedIn(nil, nil, nil)
 			}
 			a.log.InfoContext(ctx, "latch: signed out", "method", string(u.Method), "subject", logSubject(u))
 			if u.Method == MethodOIDC && t != nil {

@@ -145,7 +145,6 @@ func (a *Auth) authorize(r *http.Request, req *requirements, needUser bool) (*Us
 	if !ok {
 		a.log.WarnContext(ctx, "latch: unreadable user record; treating the session as signed out")
 		a.sm.Remove(ctx, keyUser)
-		st.setSignedIn(nil, nil, nil)
 		return nil, ErrNotSignedIn
 	}
 	if oidc {

@@ -140,17 +140,15 @@ func (a *Auth) refreshIfNeeded(r *http.Request) error {
 	nt, err := a.refreshShared(ctx, u, t)
 	switch {
 	case err == nil:
-		a.sm.Put(ctx, keyTokens, nt.marshal())
-		st.mu.Lock()
-		st.t = nt
-		st.mu.Unlock()
+		record := nt.marshal()
+		a.sm.Put(ctx, keyTokens, record)
+		st.keepTokens(nt, record)
 		return nil
 	case errors.Is(err, errGrantRevoked):
 		a.log.InfoContext(ctx, "latch: session ended: the provider rejected the refresh token", "subject", logSubject(u), "reason", err.Error())
 		if err := a.sm.Destroy(ctx); err != nil {
 			return err
 		}
-		st.setSignedIn(nil, nil, nil)
 		return ErrNotSignedIn
 	default:
 		a.log.WarnContext(ctx, "latch: token refresh failed; keeping the current tokens", "subject", logSubject(u), "error", err.Error())

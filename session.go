@@ -34,23 +34,18 @@ var errSessionWrite = errors.New("latch: response replaced because the session c
 type stateKey struct{}
 
 // requestState holds latch's state for one request: the Auth that loaded
-// the session, and the user record once read and decoded, so that
-// [UserFrom] decodes the record at most once per request.
+// the session, and the user and token records as last decoded, so that
+// [UserFrom] decodes each at most once while it does not change.
 type requestState struct {
 	auth *Auth
 
-	mu         sync.Mutex
-	userLoaded bool
-	u          *User
-	t          *Tokens
-	tokensRead bool
-	// record is the encoded user record, when recordRead; the idle check
-	// reads it first, so the rest of the request need not ask scs again.
-	record     []byte
-	recordRead bool
-	// tokenRecord is the encoded token record, when tokenRecordRead.
-	tokenRecord     []byte
-	tokenRecordRead bool
+	mu sync.Mutex
+	u  *User
+	t  *Tokens
+	// userFrom and tokensFrom are the encoded records that u and t were
+	// decoded from. A record that scs now holds is decoded again unless it
+	// is the same slice.
+	userFrom, tokensFrom []byte
 
 	// routeServed is set when one of latch's routes served the request.
 	routeServed atomic.Bool
@@ -62,9 +57,13 @@ type requestState struct {
 	token  string
 	stored []byte // the session as the store returned it
 	found  bool
+	// peekedUser and peekedTokens are latch's records in stored. They are
+	// current until scs loads the session.
+	peekedUser, peekedTokens []byte
 
 	loadOnce sync.Once
 	loaded   atomic.Bool
+	loadErr  error
 	scsData  any // scs's context value, once loaded
 }
 
@@ -73,93 +72,88 @@ func stateFrom(ctx context.Context) *requestState {
 	return st
 }
 
+// record returns latch's encoded record under key, or nil: from the stored
+// bytes while scs has not loaded the session, and from scs afterwards, so
+// that a change made through scs, by latch or the application, shows.
+func (st *requestState) record(ctx context.Context, key string) []byte {
+	if st.lazy && !st.loaded.Load() {
+		if key == keyUser {
+			return st.peekedUser
+		}
+		return st.peekedTokens
+	}
+	b, _ := st.auth.sm.Get(ctx, key).([]byte)
+	return b
+}
+
+// sameBytes reports whether a and b are the same slice of the same array.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
 // user returns the signed-in user, or nil for an anonymous session.
 func (st *requestState) user(ctx context.Context) (*User, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-
-	if st.userLoaded {
-		return st.u, nil
-	}
-	st.userLoaded = true
-	if !st.recordRead {
-		st.record, _ = st.auth.sm.Get(ctx, keyUser).([]byte)
-		st.recordRead = true
-	}
-	if st.record == nil {
+	b := st.record(ctx, keyUser)
+	if b == nil {
 		return nil, nil
 	}
-	u, err := unmarshalUser(st.record)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.u != nil && sameBytes(st.userFrom, b) {
+		return st.u, nil
+	}
+	u, err := unmarshalUser(b)
 	if err != nil {
 		return nil, err
 	}
-	st.u = u
+	st.u, st.userFrom = u, b
 	return u, nil
 }
 
 // userRecord returns the encoded user record of the session, or nil when
 // no one is signed in. It does not decode the record.
 func (st *requestState) userRecord(ctx context.Context) []byte {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !st.recordRead {
-		st.record, _ = st.auth.sm.Get(ctx, keyUser).([]byte)
-		st.recordRead = true
-	}
-	return st.record
-}
-
-// encodedTokens returns the encoded token record of the session as it was
-// loaded, or nil. Callers hold st.mu.
-func (st *requestState) encodedTokens(ctx context.Context) []byte {
-	if !st.tokenRecordRead {
-		st.tokenRecord, _ = st.auth.sm.Get(ctx, keyTokens).([]byte)
-		st.tokenRecordRead = true
-	}
-	return st.tokenRecord
+	return st.record(ctx, keyUser)
 }
 
 // tokenTimes reads the token record's times without decoding its strings;
 // ok is false when there is no readable record.
 func (st *requestState) tokenTimes(ctx context.Context) (expiry, obtained time.Time, refreshable, ok bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.tokensRead {
-		// The tokens were decoded or replaced during this request, so the
-		// record may be stale.
-		return time.Time{}, time.Time{}, false, false
-	}
-	return tokenTimes(st.encodedTokens(ctx))
+	return tokenTimes(st.record(ctx, keyTokens))
 }
 
 // tokens returns the stored tokens, or nil when there are none.
 func (st *requestState) tokens(ctx context.Context) (*Tokens, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-
-	if st.tokensRead {
-		return st.t, nil
-	}
-	st.tokensRead = true
-	b := st.encodedTokens(ctx)
+	b := st.record(ctx, keyTokens)
 	if b == nil {
 		return nil, nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.t != nil && sameBytes(st.tokensFrom, b) {
+		return st.t, nil
 	}
 	t, err := unmarshalTokens(b)
 	if err != nil {
 		return nil, err
 	}
-	st.t = t
+	st.t, st.tokensFrom = t, b
 	return t, nil
 }
 
-// setSignedIn records a new user, its encoded record and tokens for the
-// rest of the request.
-func (st *requestState) setSignedIn(u *User, record []byte, t *Tokens) {
+// keepUser records u as the decoded form of record, which latch has just
+// put in the session, so that it is not decoded again.
+func (st *requestState) keepUser(u *User, record []byte) {
 	st.mu.Lock()
-	st.u, st.userLoaded = u, true
-	st.record, st.recordRead = record, true
-	st.t, st.tokensRead = t, true
+	st.u, st.userFrom = u, record
+	st.mu.Unlock()
+}
+
+// keepTokens records t as the decoded form of record, which latch has
+// just put in the session.
+func (st *requestState) keepTokens(t *Tokens, record []byte) {
+	st.mu.Lock()
+	st.t, st.tokensFrom = t, record
 	st.mu.Unlock()
 }
 
@@ -259,7 +253,6 @@ func (a *Auth) serveLazily(w http.ResponseWriter, r *http.Request, next http.Han
 	rs := &requestSession{}
 	st := &rs.requestState
 	st.auth, st.lazy, st.parent, st.token = a, true, ctx, token
-	st.recordRead, st.tokenRecordRead = true, true
 	if token != "" {
 		b, found, err := store.find(ctx, token)
 		if err != nil {
@@ -273,9 +266,15 @@ func (a *Auth) serveLazily(w http.ResponseWriter, r *http.Request, next http.Han
 				return
 			}
 			st.stored, st.found = b, true
-			st.record, st.tokenRecord = user, tokens
-			// A session in the gob format is read through scs.
-			st.recordRead, st.tokenRecordRead = native, native
+			st.peekedUser, st.peekedTokens = user, tokens
+			// Only scs decodes the gob format, so it loads such a
+			// session now, while a failure can still end the request.
+			if !native {
+				if err := st.loadScs(); err != nil {
+					a.storeFailed(w, r, "load", err)
+					return
+				}
+			}
 		}
 	}
 	rs.ctx = sessionContext{Context: ctx, st: st}
@@ -307,7 +306,8 @@ func (c *sessionContext) Value(key any) any {
 		return c.st
 	}
 	if key == c.st.auth.scsKey {
-		return c.st.loadScs()
+		_ = c.st.loadScs()
+		return c.st.scsData
 	}
 	return c.Context.Value(key)
 }
@@ -317,22 +317,24 @@ func (c *sessionContext) Value(key any) any {
 type storedKey struct{}
 
 // loadScs has scs load the session from the bytes read at the start of the
-// request, once, and returns scs's context value.
-func (st *requestState) loadScs() any {
+// request, once. A native session cannot fail here, since peekSession
+// accepted it, and FuzzPeekSession holds peekSession to what the codec
+// decodes. serveLazily loads a gob session at once and ends the request
+// if that fails. A failure after that point starts an empty session and
+// is logged, because a panic in the caller's scs call would be worse.
+func (st *requestState) loadScs() error {
 	st.loadOnce.Do(func() {
 		a := st.auth
 		loaded, err := a.sm.Load(context.WithValue(st.parent, storedKey{}, st), st.token)
 		if err != nil {
-			// Unreachable: peekSession accepted these bytes, and
-			// FuzzPeekSession holds it to what the codec decodes. An
-			// empty session is better than a panic in the caller's scs call.
+			st.loadErr = err
 			a.log.ErrorContext(st.parent, "latch: the session that latch read could not be loaded into scs; starting an empty one", "error", err)
 			loaded, _ = a.sm.Load(st.parent, "")
 		}
 		st.scsData = loaded.Value(a.scsKey)
 		st.loaded.Store(true)
 	})
-	return st.scsData
+	return st.loadErr
 }
 
 // untouched reports whether scs never loaded the session of a request
@@ -396,13 +398,8 @@ func (a *Auth) checkIdle(ctx context.Context, st *requestState, token string) er
 		if err := a.sm.Destroy(ctx); err != nil {
 			return err
 		}
-		st.setSignedIn(nil, nil, nil)
 	case idleFor >= a.touchEvery:
-		touched := withSeen(record, now)
-		a.sm.Put(ctx, keyUser, touched)
-		st.mu.Lock()
-		st.record = touched
-		st.mu.Unlock()
+		a.sm.Put(ctx, keyUser, withSeen(record, now))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"bytes"
 	"context"
 	"encoding/gob"
 	"errors"
@@ -463,6 +464,96 @@ func TestSessionInsideOwnLoadAndSave(t *testing.T) {
 	for _, want := range []string{"user-1 1", "user-1 2"} {
 		if r := b.get(s.srv.URL+"/private").expectStatus(t, http.StatusOK); r.body != want {
 			t.Errorf("GET /private = %q, want %q", r.body, want)
+		}
+	}
+}
+
+// renamedValue is stored in sessions under a gob name that a test then
+// changes, as when an application renames a type it kept in sessions.
+type renamedValue struct{ N int }
+
+func init() { gob.RegisterName("latchtest.Old", renamedValue{}) }
+
+// TestSessionUndecodableGob checks that a stored gob session that no
+// longer decodes ends requests with 503, on routes that use scs and on
+// routes that do not, and is not replaced by an empty session.
+func TestSessionUndecodableGob(t *testing.T) {
+	s := newSite(t, nil)
+	sm := s.auth.SessionManager()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "g", renamedValue{1}) })
+	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) {})
+	mux.Handle("/private", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	s.srv.Config.Handler = s.auth.Wrap(mux)
+	b := s.browser()
+	s.signIn(b)
+	b.get(s.srv.URL+"/put").expectStatus(t, http.StatusOK)
+
+	store := s.auth.sm.Store.(sessionStore).inner.(*memorySessions)
+	token := s.sessionCookie(b)
+	data, found, _ := store.Find(token)
+	if !found || data[0] != codecGob {
+		t.Fatalf("stored session found = %v, format %q; want a gob session", found, data[:1])
+	}
+	changed := bytes.Replace(data, []byte("latchtest.Old"), []byte("latchtest.New"), 1)
+	if err := store.Commit(token, changed, s.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/plain", "/private"} {
+		b.get(s.srv.URL+path).expectStatus(t, http.StatusServiceUnavailable)
+	}
+	if got, _, _ := store.Find(token); !bytes.Equal(got, changed) {
+		t.Error("the undecodable session was replaced")
+	}
+}
+
+// TestSessionChangesThroughScs checks that UserFrom, TokensFrom and
+// Authorize see what the application does to the session through scs
+// earlier in the same request, with and without idle timeout, and with a
+// session manager that the application passes in.
+func TestSessionChangesThroughScs(t *testing.T) {
+	setups := map[string]func(*Config){
+		"default":      nil,
+		"no idle":      func(c *Config) { c.IdleTimeout = -1 },
+		"app manager":  func(c *Config) { sm := scs.New(); sm.Codec = Codec{}; c.Sessions = sm },
+		"gob sessions": nil,
+	}
+	changes := map[string]func(*scs.SessionManager, context.Context){
+		"Destroy":     func(sm *scs.SessionManager, ctx context.Context) { _ = sm.Destroy(ctx) },
+		"Clear":       func(sm *scs.SessionManager, ctx context.Context) { _ = sm.Clear(ctx) },
+		"Remove user": func(sm *scs.SessionManager, ctx context.Context) { sm.Remove(ctx, keyUser); sm.Remove(ctx, keyTokens) },
+	}
+	for setup, edit := range setups {
+		for change, apply := range changes {
+			t.Run(setup+"/"+change, func(t *testing.T) {
+				s := newSite(t, edit)
+				sm := s.auth.SessionManager()
+				mux := http.NewServeMux()
+				mux.HandleFunc("/gob", func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "g", gobValue{1}) })
+				mux.Handle("/leave", s.auth.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if _, ok := TokensFrom(r.Context()); !ok {
+						t.Error("TokensFrom before the change: no tokens")
+					}
+					apply(sm, r.Context())
+					_, user := UserFrom(r.Context())
+					_, tokens := TokensFrom(r.Context())
+					_, err := s.auth.Authorize(r)
+					fmt.Fprint(w, user, " ", tokens, " ", err)
+				})))
+				h := s.auth.Wrap(mux)
+				if s.auth.cfg.Sessions != nil {
+					h = sm.LoadAndSave(h)
+				}
+				s.srv.Config.Handler = h
+				b := s.browser()
+				s.signIn(b)
+				if setup == "gob sessions" {
+					b.get(s.srv.URL+"/gob").expectStatus(t, http.StatusOK)
+				}
+				if got, want := b.get(s.srv.URL+"/leave").body, "false false "+ErrNotSignedIn.Error(); got != want {
+					t.Errorf("after %s: user, tokens, Authorize = %q, want %q", change, got, want)
+				}
+			})
 		}
 	}
 }
