@@ -39,13 +39,23 @@ func (s *Service) logRefusal(ctx context.Context, e *LimitError, req IssueReques
 		slog.String("region", req.Phone.Region()), slog.String("purpose", string(req.Purpose)),
 		slog.String("client", client), slog.Time("retry_at", e.RetryAt),
 	}
+	level := slog.LevelDebug
 	switch e.Limit {
 	case LimitPrefixHourly, LimitCountryHourly, LimitGlobalDaily:
 		// Signs of SMS pumping or an exhausted budget, which an operator
-		// should see. They are logged at most once a minute per limit,
-		// because an attack repeats them on every request.
+		// should see.
+		level = slog.LevelWarn
+	case LimitClientHourly:
+		// Routine abuse, or every visitor sharing the address of a proxy
+		// that the site does not list as trusted, which an operator should
+		// be able to see.
+		level = slog.LevelInfo
+	}
+	// Logged at most once a minute per limit, because an attack repeats
+	// them on every request.
+	if level > slog.LevelDebug {
 		if suppressed, ok := s.warnings.allow(e.Limit, now); ok {
-			s.logger.LogAttrs(ctx, slog.LevelWarn, "otp: send limit reached",
+			s.logger.LogAttrs(ctx, level, "otp: send limit reached",
 				append(attrs, slog.Int("suppressed_since_last", suppressed))...)
 			return
 		}

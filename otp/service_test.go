@@ -522,6 +522,22 @@ func TestIssueGlobalBudget(t *testing.T) {
 	h.mustIssue(t, h.phone(t, "13600136000"), SignIn)
 }
 
+func TestClientLimitLogged(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Limits.ClientHourly = 1 })
+	h.mustIssue(t, h.phone(t, "13800138000"), SignIn)
+	for i := range 3 {
+		_, err := h.issue(t, h.phone(t, fmt.Sprintf("1390013900%d", i)), SignIn)
+		wantLimit(t, "Issue(over the client limit)", err, LimitClientHourly, t0.Add(time.Hour), h.clock.Now())
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, `"level":"INFO","msg":"otp: send limit reached"`); n != 1 {
+		t.Errorf("3 client-limit refusals within a minute logged %d INFO lines, want 1:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `"limit":"client-hourly"`) {
+		t.Errorf("the log line does not name the limit:\n%s", logs)
+	}
+}
+
 func TestWarningsAreRateLimited(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.Limits.GlobalDaily = 1
