@@ -56,6 +56,11 @@ func newCodes(s settings, logger *slog.Logger) (*otp.Service, error) {
 			return nil, err
 		}
 		cfg.Sender = sender
+		endpoint := s.tencentEndpoint
+		if endpoint == "" {
+			endpoint = tencent.DefaultEndpoint
+		}
+		logger.Info("example: phone codes are sent by Tencent Cloud SMS", "endpoint", endpoint)
 	}
 	codes, err := otp.New(cfg)
 	if err != nil {

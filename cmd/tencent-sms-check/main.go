@@ -257,7 +257,7 @@ func (c *checker) sendTestCode(ctx context.Context, sender *tencent.Sender, to o
 		if international {
 			c.problem("template %s is an international template, but %s is in mainland China, where Tencent sends only with domestic templates", template, to.Masked())
 		} else {
-			c.problem("template %s is a domestic template, but %s is outside mainland China, where Tencent sends only with international templates and signatures", template, to.Masked())
+			c.problem("template %s is a domestic template, but %s is outside mainland China, where Tencent sends only with international templates", template, to.Masked())
 		}
 	}
 	err = sender.Send(ctx, otp.Message{Phone: to.E164(), Code: code, Purpose: p})

@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "tencent-sms-standin: a development stand-in; no SMS leaves this machine.\n")
-	fmt.Fprintf(stdout, "tencent-sms-standin: endpoint %s", srv.URL)
+	fmt.Fprintf(stdout, "tencent-sms-standin: endpoint %s, signature %q with ID %d", srv.URL, tencenttest.DefaultSignName, tencenttest.SignID)
 	if *config != "" {
 		fmt.Fprintf(stdout, ", connector JSON in %s", *config)
 	}

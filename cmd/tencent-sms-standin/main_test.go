@@ -73,6 +73,7 @@ func TestStandInSendsWithItsConnector(t *testing.T) {
 	}
 	waitFor(t, &out, regexp.MustCompile(`(SMS to \+8613800138000, template 100002, signature "Latch", parameters \["482913"\])`))
 	mustContain(t, out.String(), "no SMS leaves this machine")
+	mustContain(t, out.String(), `signature "Latch" with ID 9001`)
 
 	cancel()
 	if code := <-done; code != 0 {

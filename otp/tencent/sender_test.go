@@ -526,3 +526,26 @@ func TestServiceWithTencentSender(t *testing.T) {
 		t.Errorf("Issue after unknown outcome: %v, want the cooldown", err)
 	}
 }
+
+// TestSendTemplateRegion checks that a number abroad sent with a domestic
+// template fails as misconfigured, as Tencent allows only international
+// templates for numbers outside mainland China, and works with one.
+func TestSendTemplateRegion(t *testing.T) {
+	srv := newServer(t)
+	s := newSender(t, srv, tencent.Options{})
+	abroad := otp.Message{Phone: "+447911123456", Code: "123456", Purpose: otp.SignIn}
+	err := s.Send(context.Background(), abroad)
+	wantSendError(t, "Send(domestic template, UK number)", err, otp.ReasonMisconfigured, otp.OutcomeNotSent)
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("stand-in accepted %d messages, want none", n)
+	}
+
+	srv.AddTemplate(tencenttest.Template{ID: tencenttest.TemplateSignIn, Content: "Your code is {1}.",
+		Status: tencenttest.StatusApproved, International: true, UsageType: "SignIn"})
+	srv.AddSign(tencenttest.Sign{ID: 9002, Name: tencenttest.DefaultSignName, Status: tencenttest.StatusApproved, International: true})
+	if err := s.Send(context.Background(), abroad); err != nil {
+		t.Errorf("Send(international template, UK number): %v", err)
+	}
+	err = send(s, otp.SignIn, "123456")
+	wantSendError(t, "Send(international template, CN number)", err, otp.ReasonMisconfigured, otp.OutcomeNotSent)
+}

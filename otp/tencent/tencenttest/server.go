@@ -713,6 +713,26 @@ func (s *Server) sendSms(body []byte, requestID string) (any, *apiError) {
 		}
 	}
 
+	// One request goes either to mainland China or abroad, and numbers
+	// abroad need an international template.
+	domestic, abroad := false, false
+	for _, phone := range req.PhoneNumberSet {
+		if e164RE.MatchString(phone) {
+			domestic = domestic || strings.HasPrefix(phone, "+86")
+			abroad = abroad || !strings.HasPrefix(phone, "+86")
+		}
+	}
+	if domestic && abroad {
+		return nil, &apiError{"UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber",
+			"PhoneNumberSet mixes numbers in mainland China and abroad."}
+	}
+	if (domestic || abroad) && tmpl.International != abroad {
+		// NOTE: Tencent documents the rule but not the error code that
+		// breaking it returns; this one is the closest documented code.
+		return nil, &apiError{"FailedOperation.TemplateIncorrectOrUnapproved",
+			"Numbers abroad take an international template, and numbers in mainland China a domestic one."}
+	}
+
 	statuses := make([]map[string]any, 0, len(req.PhoneNumberSet))
 	for i, phone := range req.PhoneNumberSet {
 		st := map[string]any{
