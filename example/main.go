@@ -16,6 +16,7 @@
 //	LATCH_BASE_URL        the site's external URL (default http://localhost:3000)
 //	LATCH_ADDR            listen address (default localhost:3000)
 //	LATCH_OTP_KEY         key for code MACs, 64 hex digits (default: a random key per run)
+//	LATCH_TRUSTED_PROXIES addresses or CIDR prefixes of reverse proxies in front of the site, comma-separated
 //	LATCH_PHONE_REGIONS   regions that may receive codes, the first being the
 //	                      default for national numbers (default CN,US,GB,ES)
 //	TENCENT_SMS_CONFIG    Logto's Tencent SMS connector JSON, or a file holding it
@@ -34,6 +35,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -106,6 +108,7 @@ type settings struct {
 	regions                        []string
 	tencentConfig, tencentEndpoint string
 	redisURL, postgresURL          string
+	trustedProxies                 string
 
 	// console receives the codes of the development sender.
 	console io.Writer
@@ -127,8 +130,31 @@ func settingsFromEnv() settings {
 		tencentEndpoint: os.Getenv("TENCENT_SMS_ENDPOINT"),
 		redisURL:        os.Getenv("LATCH_REDIS_URL"),
 		postgresURL:     os.Getenv("LATCH_POSTGRES_URL"),
+		trustedProxies:  os.Getenv("LATCH_TRUSTED_PROXIES"),
 		console:         os.Stderr,
 	}
+}
+
+// parseProxies reads LATCH_TRUSTED_PROXIES: addresses or CIDR prefixes,
+// separated by commas.
+func parseProxies(list string) ([]netip.Prefix, error) {
+	var proxies []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			proxies = append(proxies, p.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("LATCH_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", item)
+		}
+		proxies = append(proxies, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return proxies, nil
 }
 
 func envOr(name, fallback string) string {
@@ -143,15 +169,20 @@ func newAuth(ctx context.Context, s settings, logger *slog.Logger) (*latch.Auth,
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := parseProxies(s.trustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	cfg := latch.Config{
-		Issuer:       s.issuer,
-		ClientID:     s.clientID,
-		ClientSecret: s.clientSecret,
-		ProviderName: s.providerName,
-		BaseURL:      s.baseURL,
-		Logger:       logger,
-		Pages:        templatesOptions(),
-		Phone:        &latch.PhoneConfig{Codes: codes},
+		TrustedProxies: proxies,
+		Issuer:         s.issuer,
+		ClientID:       s.clientID,
+		ClientSecret:   s.clientSecret,
+		ProviderName:   s.providerName,
+		BaseURL:        s.baseURL,
+		Logger:         logger,
+		Pages:          templatesOptions(),
+		Phone:          &latch.PhoneConfig{Codes: codes},
 	}
 	if s.shared != nil {
 		cfg.SessionStore = s.shared.sessions

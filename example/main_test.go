@@ -168,12 +168,32 @@ func TestExampleBadSettings(t *testing.T) {
 		"bad tencent":    {tencentConfig: `{"accessKeyId": ""}`, regions: []string{"CN"}},
 		"missing file":   {tencentConfig: "/nonexistent/tencent.json", regions: []string{"CN"}},
 		"unknown region": {regions: []string{"ZZ"}},
+		"bad proxy":      {trustedProxies: "10.0.0.0/8, proxy.internal", regions: []string{"CN"}},
 	} {
 		s.baseURL = "http://localhost:3000"
 		s.console = io.Discard
 		if _, err := newAuth(context.Background(), s, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("newAuth with %s: no error", name)
 		}
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	got, err := parseProxies(" 10.1.2.3/8, 192.0.2.7 ,, 2001:db8::1 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::1/128"}
+	if len(got) != len(want) {
+		t.Fatalf("parseProxies = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := parseProxies("proxy.internal"); err == nil || !strings.Contains(err.Error(), "LATCH_TRUSTED_PROXIES") {
+		t.Errorf("parseProxies(host name) error = %v, want one naming LATCH_TRUSTED_PROXIES", err)
 	}
 }
 
