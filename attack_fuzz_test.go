@@ -34,6 +34,8 @@ func FuzzCookieValue(f *testing.F) {
 		{"latch_session=\"\"", "latch_session"},
 		{"latch_session=a\\b", "latch_session"},
 		{";;;=;=x;latch_session", "latch_session"},
+		{"latch_session=\r0", "latch_session"},
+		{strings.Repeat("a=1;", maxCookies) + "latch_session=abc", "latch_session"},
 	} {
 		f.Add(seed[0], seed[1])
 	}

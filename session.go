@@ -579,23 +579,37 @@ func (s sessionStore) DeleteCtx(ctx context.Context, token string) error {
 	return s.Delete(token)
 }
 
+// maxCookies is the number of cookies beyond which net/http (Go 1.26)
+// reads none from a request, unless GODEBUG httpcookiemaxnum changes it.
+const maxCookies = 3000
+
 // cookieValue returns the value of the first cookie named name in the
 // request header, as http.Request.Cookie does, without building the list
 // of every cookie.
 func cookieValue(h http.Header, name string) string {
-	for _, line := range h["Cookie"] {
+	lines := h["Cookie"]
+	// net/http reads no cookie at all from a request that has more than
+	// maxCookies of them.
+	count := 0
+	for _, line := range lines {
+		count += strings.Count(line, ";") + 1
+	}
+	if count > maxCookies {
+		return ""
+	}
+	for _, line := range lines {
 		for len(line) > 0 {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			// textproto.TrimString trims ASCII white space only, as
 			// net/http's cookie parser does, so that both read the same
-			// value: strings.TrimSpace would also drop \f and \v.
+			// value: strings.TrimSpace would also drop \f and \v. Like
+			// net/http, it trims the name and not the value.
 			part = textproto.TrimString(part)
 			k, v, ok := strings.Cut(part, "=")
 			if !ok || textproto.TrimString(k) != name {
 				continue
 			}
-			v = textproto.TrimString(v)
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
