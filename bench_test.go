@@ -2,19 +2,17 @@ package latch
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/latchkit/latch/internal/teststores"
 	"github.com/latchkit/latch/otp"
-	"github.com/latchkit/latch/store/redis"
 )
 
 // The benchmarks of the request path. BenchmarkHandlerBare is the
@@ -146,15 +144,7 @@ func benchPhoneConfig(tb testing.TB) *PhoneConfig {
 // the Redis session store: one GET per request. It runs when
 // LATCH_TEST_REDIS_URL is set.
 func BenchmarkRequireAuthSignedInRedis(b *testing.B) {
-	u := os.Getenv("LATCH_TEST_REDIS_URL")
-	if u == "" {
-		b.Skip("LATCH_TEST_REDIS_URL is not set: set it to a Redis URL such as redis://127.0.0.1:6379/15")
-	}
-	rs, err := redis.New(context.Background(), redis.Options{URL: u, KeyPrefix: fmt.Sprintf("latch-bench-%d:", time.Now().UnixNano())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rs.Close()
+	rs := teststores.Redis(b, "latch-bench")
 	a := benchAuth(b, func(c *Config) { c.SessionStore = rs.Sessions() })
 	h := a.Wrap(a.RequireAuth(okHandler))
 	serveBench(b, h, benchRequest(signedInCookie(b, a, benchUser), "text/html"), http.StatusOK)

@@ -1,11 +1,8 @@
 package latch
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,49 +10,17 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/latchkit/latch/internal/oidctest"
-	"github.com/latchkit/latch/store/postgres"
-	"github.com/latchkit/latch/store/redis"
+	"github.com/latchkit/latch/internal/teststores"
 )
 
 // sharedSessionStore opens a session store of the named kind that two
 // instances can share, isolated from other tests, or skips.
 func sharedSessionStore(t *testing.T, kind string) scs.Store {
 	t.Helper()
-	ctx := context.Background()
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
-	switch kind {
-	case "redis":
-		u := os.Getenv("LATCH_TEST_REDIS_URL")
-		if u == "" {
-			t.Skip("LATCH_TEST_REDIS_URL is not set: set it to a Redis URL such as redis://127.0.0.1:6379/15, or run .ci/run")
-		}
-		rs, err := redis.New(ctx, redis.Options{URL: u, KeyPrefix: "latch-refresh-" + suffix + ":"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rs.Close() })
-		return rs.Sessions()
-	case "postgres":
-		u := os.Getenv("LATCH_TEST_POSTGRES_URL")
-		if u == "" {
-			t.Skip("LATCH_TEST_POSTGRES_URL is not set: set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable, or run .ci/run")
-		}
-		schema := "latch_refresh_" + suffix
-		ps, err := postgres.New(ctx, postgres.Options{URL: u, Schema: schema})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ps.Pool().Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			ps.Close()
-		})
-		if err := ps.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return ps.Sessions()
+	if kind == "redis" {
+		return teststores.Redis(t, "latch-refresh").Sessions()
 	}
-	t.Fatalf("unknown store %q", kind)
-	return nil
+	return teststores.Postgres(t, "latch_refresh").Sessions()
 }
 
 // TestRefreshOnceAcrossInstances checks that two instances sharing a

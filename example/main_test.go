@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -11,17 +10,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/latchkit/latch/internal/oidctest"
+	"github.com/latchkit/latch/internal/teststores"
 	"github.com/latchkit/latch/otp/tencent/tencenttest"
-	"github.com/latchkit/latch/store/postgres"
-	"github.com/latchkit/latch/store/redis"
 )
 
 // syncBuffer collects the development sender's output.
@@ -212,41 +208,12 @@ func TestIsLocalHTTP(t *testing.T) {
 // from other tests, or skips when its server is not configured.
 func sharedStoreFor(t *testing.T, kind string) *sharedStore {
 	t.Helper()
-	ctx := context.Background()
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
-	switch kind {
-	case "redis":
-		u := os.Getenv("LATCH_TEST_REDIS_URL")
-		if u == "" {
-			t.Skip("LATCH_TEST_REDIS_URL is not set: set it to a Redis URL such as redis://127.0.0.1:6379/15, or run .ci/run")
-		}
-		rs, err := redis.New(ctx, redis.Options{URL: u, KeyPrefix: "latch-example-" + suffix + ":"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rs.Close() })
+	if kind == "redis" {
+		rs := teststores.Redis(t, "latch-example")
 		return &sharedStore{name: kind, codes: rs, sessions: rs.Sessions(), close: rs.Close}
-	case "postgres":
-		u := os.Getenv("LATCH_TEST_POSTGRES_URL")
-		if u == "" {
-			t.Skip("LATCH_TEST_POSTGRES_URL is not set: set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable, or run .ci/run")
-		}
-		schema := "latch_example_" + suffix
-		ps, err := postgres.New(ctx, postgres.Options{URL: u, Schema: schema})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ps.Pool().Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			ps.Close()
-		})
-		if err := ps.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return &sharedStore{name: kind, codes: ps, sessions: ps.Sessions(), close: func() error { ps.Close(); return nil }}
 	}
-	t.Fatalf("unknown store %q", kind)
-	return nil
+	ps := teststores.Postgres(t, "latch_example")
+	return &sharedStore{name: kind, codes: ps, sessions: ps.Sessions(), close: func() error { ps.Close(); return nil }}
 }
 
 func TestExampleSharedStore(t *testing.T) {
