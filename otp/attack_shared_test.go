@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/latchkit/latch/internal/multitest"
 	"github.com/latchkit/latch/otp"
 	"github.com/latchkit/latch/store"
 	"github.com/latchkit/latch/store/postgres"
@@ -195,36 +196,18 @@ func (o *outbox) messages() []otp.Message {
 	return append([]otp.Message(nil), o.sent...)
 }
 
-// clock is a settable clock for replicas of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // replicaSet is two Services on one backend.
 type replicaSet struct {
 	svc   [2]*otp.Service
 	out   *outbox
-	clock *clock
+	clock *multitest.Clock
 	dump  func() []string
 }
 
 func startReplicas(t *testing.T, b backend, limits otp.Limits) *replicaSet {
 	t.Helper()
 	sa, sb, dump := b.open(t)
-	r := &replicaSet{out: &outbox{}, clock: &clock{now: time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)}, dump: dump}
+	r := &replicaSet{out: &outbox{}, clock: multitest.NewClock(time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)), dump: dump}
 	for i, st := range []store.Store{sa, sb} {
 		svc, err := otp.New(otp.Config{
 			Key:           []byte("attack test key of at least 32 bytes"),

@@ -1,40 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkit/latch/internal/multitest"
 	"github.com/latchkit/latch/otp"
 	"github.com/latchkit/latch/otp/tencent"
 )
 
-// syncBuffer is a bytes.Buffer that run writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls out until re matches, and returns the first submatch.
-func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
+func waitFor(t *testing.T, out *multitest.LogBuffer, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -50,7 +31,7 @@ func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 func TestStandInSendsWithItsConnector(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	config := filepath.Join(t.TempDir(), "tencent.json")
-	var out, errOut syncBuffer
+	var out, errOut multitest.LogBuffer
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-config", config}, &out, &errOut) }()
 
@@ -83,7 +64,7 @@ func TestStandInSendsWithItsConnector(t *testing.T) {
 
 func TestStandInRejectsOtherAddresses(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:9110", ":9110", "example.com:80", "nonsense"} {
-		var out, errOut syncBuffer
+		var out, errOut multitest.LogBuffer
 		if code := run(context.Background(), []string{"-addr", addr}, &out, &errOut); code != 1 {
 			t.Errorf("-addr %s: exit status %d, want 1", addr, code)
 		}

@@ -15,33 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkit/latch/internal/multitest"
 	"github.com/latchkit/latch/otp"
 	"github.com/latchkit/latch/otp/tencent"
 	"github.com/latchkit/latch/otp/tencent/tencenttest"
 )
 
-// testClock is a settable clock for the otp.Service of a test. The
-// stand-in keeps the real clock, against which it checks signatures.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// newService returns an otp.Service that sends through s. edit may change
-// the Config first.
-func newService(t *testing.T, s *tencent.Sender, clock *testClock, logger *slog.Logger, edit func(*otp.Config)) *otp.Service {
+// newService returns an otp.Service that sends through s, on clock. The
+// stand-in keeps the real clock, against which it checks signatures. edit
+// may change the Config first.
+func newService(t *testing.T, s *tencent.Sender, clock *multitest.Clock, logger *slog.Logger, edit func(*otp.Config)) *otp.Service {
 	t.Helper()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -122,7 +105,7 @@ func TestAttackOutcomeCooldownRefund(t *testing.T) {
 			opts.Endpoint = closedEndpoint(t)
 		}
 		s := newSender(t, srv, opts)
-		clock := &testClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		clock := multitest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 		svc := newService(t, s, clock, nil, func(c *otp.Config) {
 			c.Limits.PhoneHourly = 1
 			c.Limits.ClientHourly = 3
@@ -182,7 +165,7 @@ func TestAttackOutcomeCooldownRefund(t *testing.T) {
 func TestAttackCostlyNumbersZeroRequests(t *testing.T) {
 	srv := newServer(t)
 	s := newSender(t, srv, tencent.Options{})
-	svc := newService(t, s, &testClock{now: time.Now()}, nil, func(c *otp.Config) { c.AllowAllRegions = true })
+	svc := newService(t, s, multitest.NewClock(time.Now()), nil, func(c *otp.Config) { c.AllowAllRegions = true })
 	for _, number := range []string{
 		"+449012345678", "+19002345678", "+979123456789", "+864001234567", "+80812345678", "+448001234567",
 		"+18002345678", "+80012345678", "+445512345678", "+883510012345", "+447640123456", "+861012345678",
@@ -205,7 +188,7 @@ func TestAttackCostlyNumbersZeroRequests(t *testing.T) {
 func TestAttackTemplateParameterIsOnlyTheCode(t *testing.T) {
 	srv := newServer(t)
 	s := newSender(t, srv, tencent.Options{})
-	clock := &testClock{now: time.Now()}
+	clock := multitest.NewClock(time.Now())
 	svc := newService(t, s, clock, nil, func(c *otp.Config) {
 		c.Limits = otp.Limits{ResendCooldown: time.Second, PhoneHourly: 1000, PhoneDaily: 1000, ClientHourly: 1000,
 			PrefixHourly: 1000, CountryHourly: 1000, GlobalDaily: 1000}
@@ -257,7 +240,7 @@ func TestAttackLogsHideSecrets(t *testing.T) {
 		}}))
 	srv := newServer(t)
 	s := newSender(t, srv, tencent.Options{Logger: logger, Timeout: 300 * time.Millisecond})
-	clock := &testClock{now: time.Now()}
+	clock := multitest.NewClock(time.Now())
 	svc := newService(t, s, clock, logger, func(c *otp.Config) {
 		c.Limits = otp.Limits{ResendCooldown: time.Second, PhoneHourly: 1000, PhoneDaily: 1000, ClientHourly: 1000,
 			PrefixHourly: 1000, CountryHourly: 1000, GlobalDaily: 1000}
