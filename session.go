@@ -198,20 +198,26 @@ func (a *Auth) serveWithSession(w http.ResponseWriter, r *http.Request, next htt
 	// manager has loaded the session already; that middleware saves it.
 	owner := loaded != ctx
 
-	// One allocation holds the request's state and its response writer.
 	rs := &requestSession{requestState: requestState{auth: a}}
 	r = r.WithContext(context.WithValue(loaded, stateKey{}, &rs.requestState))
 	if !owner {
 		next.ServeHTTP(w, r)
 		return
 	}
-	if err := a.checkIdle(r.Context(), &rs.requestState, token); err != nil {
+	a.serveAndSave(w, r, next, rs, token)
+}
+
+// serveAndSave ends an idle session or records activity, serves the
+// request and saves the session when the response starts.
+func (a *Auth) serveAndSave(w http.ResponseWriter, r *http.Request, next http.Handler, rs *requestSession, token string) {
+	st := &rs.requestState
+	if err := a.checkIdle(r.Context(), st, token); err != nil {
 		a.storeFailed(w, r, "delete", err)
 		return
 	}
 
 	addVary(w.Header(), "Cookie")
-	rs.writer = sessionWriter{ResponseWriter: w, auth: a, req: r}
+	rs.writer = sessionWriter{ResponseWriter: w, auth: a, req: r, st: st}
 	next.ServeHTTP(&rs.writer, r)
 	if !rs.writer.committed {
 		rs.writer.commit()
@@ -270,7 +276,7 @@ func (a *Auth) serveLazily(w http.ResponseWriter, r *http.Request, next http.Han
 			// Only scs decodes the gob format, so it loads such a
 			// session now, while a failure can still end the request.
 			if !native {
-				if err := st.loadScs(); err != nil {
+				if err := st.loadScs(false); err != nil {
 					a.storeFailed(w, r, "load", err)
 					return
 				}
@@ -278,18 +284,7 @@ func (a *Auth) serveLazily(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 	}
 	rs.ctx = sessionContext{Context: ctx, st: st}
-	r = r.WithContext(&rs.ctx)
-	if err := a.checkIdle(r.Context(), st, token); err != nil {
-		a.storeFailed(w, r, "delete", err)
-		return
-	}
-
-	addVary(w.Header(), "Cookie")
-	rs.writer = sessionWriter{ResponseWriter: w, auth: a, req: r, st: st}
-	next.ServeHTTP(&rs.writer, r)
-	if !rs.writer.committed {
-		rs.writer.commit()
-	}
+	a.serveAndSave(w, r.WithContext(&rs.ctx), next, rs, token)
 }
 
 // sessionContext is the context of a request whose session scs loads on
@@ -306,7 +301,10 @@ func (c *sessionContext) Value(key any) any {
 		return c.st
 	}
 	if key == c.st.auth.scsKey {
-		_ = c.st.loadScs()
+		// Unreachable failure: serveLazily has scs load a gob session at
+		// once, and peekSession accepts only native sessions that the
+		// codec decodes, as FuzzPeekSession checks.
+		_ = c.st.loadScs(true)
 		return c.st.scsData
 	}
 	return c.Context.Value(key)
@@ -316,19 +314,19 @@ func (c *sessionContext) Value(key any) any {
 // to sessionStore.FindCtx, so that scs does not read the store again.
 type storedKey struct{}
 
-// loadScs has scs load the session from the bytes read at the start of the
-// request, once. A native session cannot fail here, since peekSession
-// accepted it, and FuzzPeekSession holds peekSession to what the codec
-// decodes. serveLazily loads a gob session at once and ends the request
-// if that fails. A failure after that point starts an empty session and
-// is logged, because a panic in the caller's scs call would be worse.
-func (st *requestState) loadScs() error {
+// loadScs has scs load the session, once, from the bytes read at the start
+// of the request. When that fails, scs gets an empty session, so that the
+// caller's scs calls do not panic, and the error is returned. Only the
+// first call's logFailure counts.
+func (st *requestState) loadScs(logFailure bool) error {
 	st.loadOnce.Do(func() {
 		a := st.auth
 		loaded, err := a.sm.Load(context.WithValue(st.parent, storedKey{}, st), st.token)
 		if err != nil {
 			st.loadErr = err
-			a.log.ErrorContext(st.parent, "latch: the session that latch read could not be loaded into scs; starting an empty one", "error", err)
+			if logFailure {
+				a.log.ErrorContext(st.parent, "latch: the session that latch read could not be loaded into scs; starting an empty one", "error", err)
+			}
 			loaded, _ = a.sm.Load(st.parent, "")
 		}
 		st.scsData = loaded.Value(a.scsKey)
@@ -421,7 +419,7 @@ type sessionWriter struct {
 	http.ResponseWriter
 	auth      *Auth
 	req       *http.Request
-	st        *requestState // set when the session is loaded on demand
+	st        *requestState
 	committed bool
 	failed    bool
 }
