@@ -581,8 +581,8 @@ func TestAttackTokenEndpointHangs(t *testing.T) {
 	start := time.Now()
 	r := b.get(cb.String())
 	elapsed := time.Since(start)
-	// hang lasts 30 s; the slack covers a busy machine and still tells the
-	// client's timeout from the hang.
+	// hang lasts 30 s, so the slack covers a busy machine and still
+	// separates the client's timeout from the hang.
 	if elapsed > timeout+hangSlack {
 		t.Errorf("callback against a hanging token endpoint took %v, want it to end within the %v client timeout", elapsed, timeout)
 	}

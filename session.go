@@ -72,9 +72,9 @@ func stateFrom(ctx context.Context) *requestState {
 	return st
 }
 
-// record returns latch's encoded record under key, or nil: from the stored
-// bytes while scs has not loaded the session, and from scs afterwards, so
-// that a change made through scs, by latch or the application, shows.
+// record returns latch's encoded record under key, or nil. It reads the
+// stored bytes until scs loads the session, and scs after that, so that
+// changes made through scs, by latch or the application, show.
 func (st *requestState) record(ctx context.Context, key string) []byte {
 	if st.lazy && !st.loaded.Load() {
 		if key == keyUser {

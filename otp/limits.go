@@ -51,8 +51,8 @@ func (s *Service) logRefusal(ctx context.Context, e *LimitError, req IssueReques
 		// be able to see.
 		level = slog.LevelInfo
 	}
-	// Logged at most once a minute per limit, because an attack repeats
-	// them on every request.
+	// At most one refusal a minute per limit is logged at that level,
+	// because an attack repeats them on every request. The rest go to DEBUG.
 	if level > slog.LevelDebug {
 		if suppressed, ok := s.warnings.allow(e.Limit, now); ok {
 			s.logger.LogAttrs(ctx, level, "otp: send limit reached",
